@@ -1,0 +1,217 @@
+"""The one catalogue of error codes (danh mục mã lỗi), with messages in Vietnamese and English.
+
+Every refusal the system makes carries a stable snake_case code from :data:`CATALOGUE`.
+Codes never change meaning once published; new ones are added at the end of their group.
+The HTTP mapping (later, in the hub) and the CLI both read this table; ``docs/errors.md``
+is checked against it by a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """How bad a finding is: an error makes the package invalid, a warning does not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    """A catalogue entry: the stable code and its message in both languages."""
+
+    code: str
+    vi: str
+    en: str
+
+
+def _entries(*rows: tuple[str, str, str]) -> dict[str, ErrorCode]:
+    return {code: ErrorCode(code, vi, en) for code, vi, en in rows}
+
+
+CATALOGUE: dict[str, ErrorCode] = _entries(
+    # --- generic
+    ("lienthong.error", "Lỗi hệ thống lienthong", "lienthong error"),
+    ("usage.bad_argument", "Tham số không hợp lệ", "Invalid argument"),
+    ("io.not_found", "Không tìm thấy tệp", "File not found"),
+    ("io.unreadable", "Không đọc được tệp", "File cannot be read"),
+    # --- agency identification codes (mã định danh), QCVN 102:2016 / QĐ 20/2020
+    ("orgcode.empty", "Mã định danh rỗng", "Agency code is empty"),
+    (
+        "orgcode.bad_format",
+        "Mã định danh không đúng dạng DDD.DD.DD.LDD",
+        "Agency code is not of the form DDD.DD.DD.LDD",
+    ),
+    # --- edXML packages (gói tin), QCVN 102:2016
+    ("edxml.not_xml", "Gói tin không phải XML hợp lệ", "Package is not well-formed XML"),
+    (
+        "edxml.malformed_xml_repaired",
+        "Gói tin XML sai cú pháp đã được sửa tự động; cần kiểm tra lại phần mềm gửi",
+        "Malformed XML was repaired automatically; the sending software should be fixed",
+    ),
+    (
+        "edxml.unsafe_xml",
+        "Gói tin chứa DTD, thực thể hoặc cấu trúc không an toàn",
+        "Package contains a DTD, entities or another unsafe construct",
+    ),
+    ("edxml.too_large", "Gói tin vượt quá kích thước cho phép", "Package exceeds the size limit"),
+    ("edxml.too_deep", "Gói tin lồng nhau quá sâu", "Package nesting is too deep"),
+    ("edxml.bad_root", "Phần tử gốc không phải edXML", "Root element is not edXML"),
+    (
+        "edxml.wrong_namespace",
+        "Phần tử không thuộc không gian tên QCVN 102:2016",
+        "Element is not in the QCVN 102:2016 namespace",
+    ),
+    ("edxml.missing_field", "Thiếu trường bắt buộc", "A required field is missing"),
+    ("edxml.bad_organ_id", "Mã định danh cơ quan không hợp lệ", "Invalid agency code"),
+    ("edxml.legacy_organ_id", "Mã định danh theo dạng cũ", "Agency code has a legacy shape"),
+    ("edxml.bad_date", "Ngày tháng không hợp lệ", "Invalid date"),
+    ("edxml.bad_timestamp", "Thời điểm không hợp lệ", "Invalid timestamp"),
+    ("edxml.bad_number", "Giá trị số không hợp lệ", "Invalid number"),
+    ("edxml.bad_document_id", "Mã văn bản (DocumentId) không hợp lệ", "Invalid DocumentId"),
+    (
+        "edxml.document_id_mismatch",
+        "Mã văn bản không khớp với nơi gửi, ngày ban hành, số và ký hiệu",
+        "DocumentId does not match sender, promulgation date, number and notation",
+    ),
+    ("edxml.bad_status_code", "Mã trạng thái không hợp lệ", "Invalid status code"),
+    ("edxml.bad_priority", "Độ khẩn không hợp lệ", "Invalid priority"),
+    (
+        "edxml.bad_business_type",
+        "Loại nghiệp vụ (BussinessDocType) không hợp lệ",
+        "Invalid business document type (BussinessDocType)",
+    ),
+    ("edxml.no_recipient", "Gói tin không có nơi nhận", "Package has no recipient"),
+    (
+        "edxml.duplicate_recipient",
+        "Một cơ quan nhận xuất hiện nhiều lần",
+        "The same recipient appears more than once",
+    ),
+    (
+        "edxml.attachment_mismatch",
+        "Danh mục tệp đính kèm không khớp với tệp được gửi kèm",
+        "Attachment manifest does not match the attached files",
+    ),
+    ("edxml.bad_base64", "Nội dung tệp đính kèm không phải base64 hợp lệ", "Invalid base64"),
+    (
+        "edxml.bad_attachment_name",
+        "Tên tệp đính kèm không an toàn (chứa đường dẫn hoặc ký tự điều khiển)",
+        "Unsafe attachment name (contains a path or control characters)",
+    ),
+    ("edxml.bad_zip", "Tệp nén đính kèm bị hỏng", "Attached ZIP archive is corrupt"),
+    (
+        "edxml.zip_bomb",
+        "Tệp nén đính kèm giải nén quá lớn hoặc tỉ lệ nén bất thường",
+        "Attached ZIP expands too much or has an abnormal compression ratio",
+    ),
+    (
+        "edxml.missing_signature",
+        "Gói tin không có chữ ký số",
+        "Package has no XML signature",
+    ),
+    (
+        "edxml.placeholder_signature",
+        "Chữ ký của gói tin chỉ là phần giữ chỗ, không phải chữ ký XML-DSig",
+        "Package signature is a placeholder, not an XML-DSig signature",
+    ),
+    # --- status lifecycle (vòng đời trạng thái)
+    (
+        "status.illegal_transition",
+        "Chuyển trạng thái không hợp lệ",
+        "Illegal status transition",
+    ),
+    (
+        "status.out_of_order",
+        "Trạng thái đến không theo thứ tự",
+        "Status arrived out of order",
+    ),
+    ("status.after_terminal", "Trạng thái sau khi đã kết thúc", "Status after a terminal status"),
+    ("status.duplicate", "Trạng thái trùng lặp", "Duplicate status"),
+    # --- calendar (lịch làm việc)
+    ("calendar.bad_config", "Cấu hình lịch làm việc không hợp lệ", "Invalid calendar settings"),
+    # --- storage
+    ("store.bad_url", "Địa chỉ cơ sở dữ liệu không hợp lệ", "Invalid database URL"),
+    ("store.unavailable", "Không kết nối được cơ sở dữ liệu", "Database unavailable"),
+    ("store.conflict", "Bản ghi đã tồn tại", "Record already exists"),
+    ("store.not_found", "Không tìm thấy bản ghi", "Record not found"),
+    (
+        "store.bad_reference",
+        "Bản ghi tham chiếu đến bản ghi không tồn tại",
+        "Record refers to a record that does not exist",
+    ),
+    ("store.bad_key", "Khóa lưu trữ không hợp lệ", "Invalid storage key"),
+    ("store.corrupt", "Dữ liệu lưu trữ bị hỏng", "Stored data is corrupt"),
+    (
+        "store.migration_failed",
+        "Nâng cấp cấu trúc cơ sở dữ liệu thất bại",
+        "Database schema migration failed",
+    ),
+)
+
+
+def lookup(code: str) -> ErrorCode:
+    """Return the catalogue entry for ``code``; unknown codes are a programming error."""
+    return CATALOGUE[code]
+
+
+class LienthongError(Exception):
+    """Lỗi hệ thống lienthong / lienthong error."""
+
+    default_code = "lienthong.error"
+
+    def __init__(self, code: str | None = None, detail: str = "", *, path: str = "") -> None:
+        self.code = code or self.default_code
+        entry = lookup(self.code)
+        self.detail = detail
+        self.path = path
+        self.message_vi = entry.vi
+        self.message_en = entry.en
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """One line: code, English message, then the detail and where it was found."""
+        text = f"{self.code}: {self.message_en}"
+        if self.path:
+            text += f" at {self.path}"
+        if self.detail:
+            text += f" ({self.detail})"
+        return text
+
+
+class UsageError(LienthongError):
+    """Tham số không hợp lệ / invalid argument."""
+
+    default_code = "usage.bad_argument"
+
+
+class OrgCodeError(LienthongError, ValueError):
+    """Mã định danh không hợp lệ / invalid agency code."""
+
+    default_code = "orgcode.bad_format"
+
+
+class EdxmlError(LienthongError, ValueError):
+    """Gói tin edXML không hợp lệ / invalid edXML package."""
+
+    default_code = "edxml.not_xml"
+
+
+class StatusError(LienthongError):
+    """Trạng thái không hợp lệ / invalid status."""
+
+    default_code = "status.illegal_transition"
+
+
+class CalendarError(LienthongError, ValueError):
+    """Cấu hình lịch không hợp lệ / invalid calendar configuration."""
+
+    default_code = "calendar.bad_config"
+
+
+class StoreError(LienthongError):
+    """Lỗi lưu trữ / storage error."""
+
+    default_code = "store.unavailable"
