@@ -18,9 +18,7 @@ from enum import StrEnum
 
 from lienthong.domain.calendar import WorkingCalendar
 from lienthong.domain.priority import Priority
-
-#: Vietnam time (Asia/Ho_Chi_Minh): UTC+07:00 all year round.
-VIETNAM_TZ = dt.timezone(dt.timedelta(hours=7))
+from lienthong.domain.vntime import VIETNAM_TZ
 
 _DAY = dt.timedelta(days=1)
 

@@ -8,10 +8,9 @@ always write ``yyyy/MM/dd``.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
-#: Vietnam local time (giờ Việt Nam); fixed offset, Vietnam has no daylight saving time.
-VIETNAM_TZ = timezone(timedelta(hours=7), "ICT")
+from lienthong.domain.vntime import VIETNAM_TZ
 
 _YMD = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$")
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
@@ -57,8 +56,14 @@ def format_timestamp(value: datetime) -> str:
     return f"{format_date(local.date())} {local:%H:%M:%S}"
 
 
+_CANONICAL_DATE = re.compile(r"^\d{4}/\d{2}/\d{2}$")
+_CANONICAL_TIMESTAMP = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}$")
+
+
 def normalise_date_text(text: str) -> str:
     """Rewrite a readable date to ``yyyy/MM/dd``; leave anything unreadable as it is."""
+    if _CANONICAL_DATE.match(text):
+        return text  # already in the written form (valid or not, it is kept as it is)
     try:
         return format_date(parse_date(text))
     except ValueError:
@@ -67,6 +72,8 @@ def normalise_date_text(text: str) -> str:
 
 def normalise_timestamp_text(text: str) -> str:
     """Rewrite a readable timestamp to ``yyyy/MM/dd HH:mm:ss``; leave anything else as it is."""
+    if _CANONICAL_TIMESTAMP.match(text):
+        return text
     try:
         return format_timestamp(parse_timestamp(text))
     except ValueError:
