@@ -55,7 +55,7 @@ def load_draft(path: Path) -> DocumentDraft:
         raise LienthongError("io.unreadable", f"{path}: {exc}") from None
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+    except (json.JSONDecodeError, yaml.YAMLError, ValueError) as exc:  # ValueError: 2026-02-30
         raise UsageError(detail=f"{path.name}: {exc}") from None
     if not isinstance(data, Mapping):
         raise UsageError(detail=f"{path.name}: expected a mapping at the top level")
@@ -122,7 +122,8 @@ def _organization(value: Any, where: str) -> Organization:
     unknown = set(value) - set(_ORG_FIELDS)
     if unknown:
         raise UsageError(detail=f"'{where}': unknown fields {sorted(unknown)}")
-    return Organization(**{k: str(v) for k, v in value.items()})
+    fields: dict[str, Any] = {str(k): str(v) for k, v in value.items()}
+    return Organization(**fields)
 
 
 def _date(value: Any, where: str) -> date:

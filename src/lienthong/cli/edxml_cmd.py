@@ -157,11 +157,11 @@ def show(
     sender = summary["from"]
     assert isinstance(sender, dict)
     table.add_row("Nơi gửi / from", escape(f"{sender['organ_id']} {sender['organ_name'] or ''}"))
-    for recipient in summary["to"]:  # type: ignore[attr-defined]
+    for recipient in summary["to"]:
         table.add_row(
             "Nơi nhận / to", escape(f"{recipient['organ_id']} {recipient['organ_name'] or ''}")
         )
-    for item in summary["attachments"]:  # type: ignore[attr-defined]
+    for item in summary["attachments"]:
         table.add_row(
             "Tệp / file",
             escape(f"{item['name']} ({item['content_type']}, {item['size']} B, {item['sha256']})"),

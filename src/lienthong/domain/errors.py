@@ -97,6 +97,11 @@ CATALOGUE: dict[str, ErrorCode] = _entries(
     ),
     ("edxml.bad_base64", "Nội dung tệp đính kèm không phải base64 hợp lệ", "Invalid base64"),
     (
+        "edxml.bad_text",
+        "Văn bản chứa ký tự không được phép trong XML",
+        "Text contains a character XML does not allow",
+    ),
+    (
         "edxml.bad_attachment_name",
         "Tên tệp đính kèm không an toàn (chứa đường dẫn hoặc ký tự điều khiển)",
         "Unsafe attachment name (contains a path or control characters)",

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 
 from lienthong.domain.edxml.limits import DEFAULT_LIMITS, Limits
-from lienthong.domain.edxml.model import Attachment
+from lienthong.domain.edxml.model import Attachment, base64_problem
 from lienthong.domain.errors import EdxmlError
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -74,6 +74,19 @@ def payload_files(
     if not is_zip(data):
         return (PayloadFile(name, data, from_zip=False),)
     return unzip_bounded(data, limits)
+
+
+def check_payload(attachment: Attachment, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Check an attachment's transfer encoding, and its ZIP if it is one, without keeping it.
+
+    A plain file (a PDF) is only checked syntactically — decoding it is left to whoever needs
+    its bytes; a ZIP is unwrapped within ``limits`` since only that proves it is no bomb.
+    Raises the same coded errors as :func:`payload_files`.
+    """
+    if not attachment.has_valid_encoding():
+        raise EdxmlError("edxml.bad_base64", base64_problem(attachment.encoded or "") or "")
+    if is_zip(attachment.head(4)):
+        unzip_bounded(attachment.data(), limits)
 
 
 def unzip_bounded(data: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[PayloadFile, ...]:

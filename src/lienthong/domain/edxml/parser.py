@@ -10,6 +10,7 @@ element count are bounded, and nothing touches the file system or the network.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -34,7 +35,6 @@ _FORBIDDEN_MARKUP = (b"<!DOCTYPE", b"<!ENTITY")
 
 
 def _new_parser(*, recover: bool) -> etree.XMLParser:
-    # One parser per call: lxml parsers are not safe to share between threads.
     return etree.XMLParser(
         resolve_entities=False,  # no entity expansion: XXE and billion laughs
         no_network=True,
@@ -46,6 +46,27 @@ def _new_parser(*, recover: bool) -> etree.XMLParser:
         collect_ids=False,
         recover=recover,
     )
+
+
+_local = threading.local()
+
+
+def _strict_parser() -> etree.XMLParser:
+    # lxml parsers must not be shared between threads, and building one costs more than
+    # parsing a small package: keep one per thread.
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _new_parser(recover=False)
+    return parser
+
+
+_COUNT_ELEMENTS = etree.XPath("count(//*)")
+
+
+@cache
+def _deeper_than(depth: int) -> etree.XPath:
+    # True if any element sits below ``depth`` levels; evaluated in C, stops early.
+    return etree.XPath("boolean(/" + "/".join(["*"] * (depth + 1)) + ")")
 
 
 def parse_package(data: bytes, *, limits: Limits = DEFAULT_LIMITS, repair: bool = True) -> Package:
@@ -69,21 +90,24 @@ def parse_package(data: bytes, *, limits: Limits = DEFAULT_LIMITS, repair: bool 
 
 def _parse_root(data: bytes, *, repair: bool, notes: list[tuple[str, str]]) -> etree._Element:
     try:
-        root = etree.fromstring(data, _new_parser(recover=False))
+        root = etree.fromstring(data, _strict_parser())
     except etree.XMLSyntaxError as exc:
         message = str(exc)
         if "depth" in message.lower():
             raise EdxmlError("edxml.too_deep", message) from None
         if not repair:
             raise EdxmlError("edxml.not_xml", message) from None
-        recovered = etree.fromstring(data, _new_parser(recover=True))
+        try:
+            recovered = etree.fromstring(data, _new_parser(recover=True))
+        except etree.XMLSyntaxError:
+            recovered = None
         if recovered is None:
             raise EdxmlError("edxml.not_xml", message) from None
         _repair_structure(recovered)
         notes.append(("edxml.malformed_xml_repaired", message))
         root = recovered
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    if getattr(docinfo, "doctype", "") or docinfo.internalDTD is not None:
         raise EdxmlError("edxml.unsafe_xml", "DOCTYPE")
     return root
 
@@ -126,20 +150,12 @@ def _repair_children(element: etree._Element, cls: type, ancestors: list[list[An
 
 
 def _check_tree(root: etree._Element, limits: Limits) -> None:
-    depth = 0
-    count = 0
-    for event, element in etree.iterwalk(root, events=("start", "end")):
-        if event == "end":
-            depth -= 1
-            continue
-        if isinstance(element, etree._Entity):
-            raise EdxmlError("edxml.unsafe_xml", "entity reference")
-        depth += 1
-        count += 1
-        if depth > limits.max_depth:
-            raise EdxmlError("edxml.too_deep", f"deeper than {limits.max_depth}")
-        if count > limits.max_elements:
-            raise EdxmlError("edxml.too_large", f"more than {limits.max_elements} elements")
+    count = _COUNT_ELEMENTS(root)
+    assert isinstance(count, float)  # count() always gives a number
+    if count > limits.max_elements:
+        raise EdxmlError("edxml.too_large", f"{count} elements > {limits.max_elements}")
+    if _deeper_than(limits.max_depth)(root):
+        raise EdxmlError("edxml.too_deep", f"deeper than {limits.max_depth}")
 
 
 def _read_root(root: etree._Element, notes: list[tuple[str, str]]) -> Package:
@@ -209,8 +225,8 @@ def _rebuild(element: etree._Element, nsmap: dict[str, str]) -> etree._Element:
     if namespace and namespace not in nsmap:
         nsmap[namespace] = _PREFIXES.get(namespace, f"ns{len(nsmap) + 1}")
     clone = etree.Element(element.tag, nsmap={nsmap[namespace]: namespace} if namespace else None)
-    for name, value in element.attrib.items():
-        clone.set(_attribute_name(name), value)
+    for name, value in element.items():
+        clone.set(_attribute_name(str(name)), str(value))
     text = element.text
     clone.text = text if text and text.strip() else None
     for child in element:
@@ -232,62 +248,90 @@ def _attribute_name(name: str) -> str:
     return f"{{{namespace}}}{local}"
 
 
-def _leaf(spec: Field, element: etree._Element) -> str:
-    text = element.text or ""
-    if spec.kind == "base64":
-        return "".join(text.split()) if any(c in text for c in " \t\r\n") else text
+def _leaf(spec: Field, text: str | None) -> str:
+    if not text:
+        return ""
+    kind = spec.kind
+    if kind == "base64":
+        # Base64 is often wrapped at 76 columns; the line breaks carry nothing.
+        return "".join(text.split()) if any(c in text for c in _BLANKS) else text
     text = text.strip()
-    if spec.kind == "date":
+    if kind == "date":
         return normalise_date_text(text)
-    if spec.kind == "timestamp":
+    if kind == "timestamp":
         return normalise_timestamp_text(text)
     return text
 
 
+_BLANKS = " \t\r\n"
+
+
+@cache
+def _tags(cls: type) -> dict[str, Field]:
+    """The table keyed by the tags we accept as they come from lxml (Clark notation)."""
+    tags: dict[str, Field] = {}
+    for name, spec in _table(cls).items():
+        if spec.kind == "attr":
+            continue
+        tags[f"{{{EDXML_NS}}}{name}"] = spec
+        tags[name] = spec  # no namespace: careless producers
+        if spec.kind == "signature":
+            tags[f"{{{XMLDSIG_NS}}}{name}"] = spec
+    return tags
+
+
+@cache
+def _repeated(cls: type) -> tuple[str, ...]:
+    return tuple(spec.attr for spec in cls.__edxml__ if spec.kind == "children")  # type: ignore[attr-defined]
+
+
 def _read(cls: type, element: etree._Element) -> Any:  # noqa: PLR0912 - one dispatch on the field kind
-    table = _table(cls)
+    # This walk is the hot path of every package read: one dict lookup per child.
+    tags = _tags(cls)
     values: dict[str, Any] = {}
     extra_elements: list[tuple[str, str]] = []
     extra_attributes: list[tuple[str, str]] = []
 
-    for name, value in element.attrib.items():
-        spec = table.get(name)
-        if spec is not None and spec.kind == "attr":
-            values[spec.attr] = value
-        else:
-            extra_attributes.append((_attribute_name(name), value))
+    if len(element.attrib):
+        table = _table(cls)
+        for raw_name, raw_value in element.items():
+            name, value = str(raw_name), str(raw_value)
+            spec = table.get(name)
+            if spec is not None and spec.kind == "attr":
+                values[spec.attr] = value
+            else:
+                extra_attributes.append((_attribute_name(name), value))
 
     for child in element:
-        if not isinstance(child.tag, str):
-            continue
-        namespace, local = _split(child.tag)
-        spec = _lookup(table, namespace, local)
+        spec = tags.get(child.tag)
         if spec is None:
-            extra_elements.append(("", _canonical(child)))
+            if isinstance(child.tag, str):
+                extra_elements.append(("", _canonical(child)))
             continue
         kind = spec.kind
-        if kind in ("children",):
-            values.setdefault(spec.attr, []).append(_read(spec.cls, child))  # type: ignore[arg-type]
-        elif spec.attr in values or kind == "attr":
+        attr = spec.attr
+        if kind == "children":
+            values.setdefault(attr, []).append(_read(spec.cls, child))  # type: ignore[arg-type]
+        elif attr in values:
             # A second occurrence of a single element: keep it, verbatim.
             extra_elements.append(("", _canonical(child)))
         elif kind == "child":
-            values[spec.attr] = _read(spec.cls, child)  # type: ignore[arg-type]
+            values[attr] = _read(spec.cls, child)  # type: ignore[arg-type]
         elif kind == "signature":
-            is_dsig = namespace == XMLDSIG_NS
+            is_dsig = child.tag.startswith("{" + XMLDSIG_NS)
             signature_kind = SignatureKind.XMLDSIG if is_dsig else SignatureKind.PLACEHOLDER
-            values[spec.attr] = SignatureBlock(signature_kind, _canonical(child))
+            values[attr] = SignatureBlock(signature_kind, _canonical(child))
         elif kind in ("texts", "wrapped"):
-            values[spec.attr] = _read_wrapper(spec, child, extra_elements)
+            values[attr] = _read_wrapper(spec, child, extra_elements)
         elif len(child):
             # A leaf with element children is not what the standard says: keep it whole.
             extra_elements.append(("", _canonical(child)))
         else:
-            values[spec.attr] = _leaf(spec, child)
+            values[attr] = _leaf(spec, child.text)
 
-    for spec in cls.__edxml__:  # type: ignore[attr-defined]
-        if spec.kind == "children" and spec.attr in values:
-            values[spec.attr] = tuple(values[spec.attr])
+    for attr in _repeated(cls):
+        if attr in values:
+            values[attr] = tuple(values[attr])
     if extra_elements or extra_attributes:
         values["extras"] = Extras(tuple(extra_elements), tuple(extra_attributes))
     return cls(**values)

@@ -1,83 +1,159 @@
 """Writing a :class:`~lienthong.domain.edxml.model.Package` as edXML bytes (QCVN 102:2016).
 
 Elements are written in the order of the real samples (the order of each ``__edxml__``
-table), dates as ``yyyy/MM/dd``, and namespaces as the samples declare them: the default
-namespace on ``edXML`` and the ``edXML`` prefix from ``edXMLEnvelope`` down. What the parser
-kept in :class:`~lienthong.domain.edxml.model.Extras` is written back after the known
-children of its element.
+table), dates as ``yyyy/MM/dd``, indented by two spaces, and namespaces as the samples
+declare them: the default namespace on ``edXML``, the ``edXML`` prefix from
+``edXMLEnvelope`` down, unprefixed elements in ``AttachmentEncoded``. What the parser kept
+in :class:`~lienthong.domain.edxml.model.Extras` is written back after the known children
+of its element; each kept fragment is exclusive-canonical XML, so it declares the
+namespaces it uses and can be written verbatim.
+
+The text is produced directly rather than through an lxml tree: for a package of a few
+kilobytes, building a tree costs more than the whole parse, and a multi-megabyte base64
+payload would be copied and re-validated twice.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from lxml import etree
+from lienthong.domain.edxml.model import EDXML_NS, Attachment, Extras, Package
+from lienthong.domain.errors import EdxmlError
 
-from lienthong.domain.edxml.model import EDXML_NS, Extras, Package
-
-_NS = "{" + EDXML_NS + "}"
-_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+#: Characters XML 1.0 does not allow in a document at all.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTR_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\t": "&#9;",
+        "\n": "&#10;",
+        "\r": "&#13;",
+    }
+)
+_INDENT = "  "
+#: Line break and indentation before an element at each depth (index = depth).
+_NEWLINES = ("", *("\n" + _INDENT * depth for depth in range(1, 64)))
 
 
 def serialize_package(package: Package, *, pretty: bool = True) -> bytes:
-    """Write the package as UTF-8 edXML bytes with an XML declaration."""
-    root = etree.Element(_NS + "edXML", nsmap={None: EDXML_NS})
-    _write_fields(root, package)
-    if pretty:
-        etree.indent(root, space="  ")
-    # The declaration is written as the samples write it (double quotes).
-    return _DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+    """Write the package as UTF-8 edXML bytes with an XML declaration.
+
+    Raises :class:`EdxmlError` (``edxml.bad_text``) if a value holds a character that
+    XML 1.0 cannot carry (a control character, say, in text typed by a user).
+    """
+    writer = _Writer(pretty=pretty)
+    writer.element("edXML", package, prefix="", depth=0, declare=' xmlns="' + EDXML_NS + '"')
+    return (_DECLARATION + "".join(writer.parts)).encode("utf-8")
 
 
-def _fragment(xml: str) -> etree._Element:
-    # Extras were produced by our own parser (exclusive c14n of an element), so they are
-    # well-formed and free of DTDs; parse them with the same hardened settings anyway.
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-    return etree.fromstring(xml.encode(), parser)
+def _text(value: str) -> str:
+    if _ILLEGAL.search(value):
+        raise EdxmlError("edxml.bad_text", repr(_ILLEGAL.search(value)))
+    if "&" in value or "<" in value or ">" in value or "\r" in value:
+        return value.translate(_TEXT_ESCAPES)
+    return value
 
 
-def _write_fields(element: etree._Element, obj: Any) -> None:  # noqa: PLR0912 - one dispatch on the field kind
-    wrappers: dict[str, etree._Element] = {}
-    for spec in type(obj).__edxml__:
-        value = getattr(obj, spec.attr)
-        if value is None:
-            continue
-        kind = spec.kind
-        if kind == "attr":
-            element.set(spec.element, value)
-        elif kind == "signature":
-            element.append(_fragment(value.xml))
-        elif kind == "child":
-            _write_child(element, spec.element, value)
-        elif kind == "children":
-            for item in value:
-                _write_child(element, spec.element, item)
-        elif kind in ("texts", "wrapped"):
-            wrapper = _sub(element, spec.element)
-            wrappers[spec.element] = wrapper
-            for item in value:
-                if kind == "texts":
-                    _sub(wrapper, spec.item).text = item
-                else:
-                    _write_child(wrapper, spec.item, item)
-        else:
-            _sub(element, spec.element).text = value
-    extras: Extras = obj.extras
-    for name, value in extras.attributes:
-        element.set(name, value)
-    for where, xml in extras.elements:
-        parent = wrappers.get(where)
-        if parent is None and where:
-            parent = wrappers[where] = _sub(element, where)
-        (parent if parent is not None else element).append(_fragment(xml))
+def _attr(value: str) -> str:
+    if _ILLEGAL.search(value):
+        raise EdxmlError("edxml.bad_text", repr(value[:40]))
+    return value.translate(_ATTR_ESCAPES)
 
 
-def _sub(parent: etree._Element, name: str) -> etree._Element:
-    if parent.tag == _NS + "edXML" and name == "edXMLEnvelope":
-        # The samples declare the edXML prefix here; every element below uses it.
-        return etree.SubElement(parent, _NS + name, nsmap={"edXML": EDXML_NS})
-    return etree.SubElement(parent, _NS + name)
+def _attr_name(name: str, declarations: list[str]) -> str:
+    """Attribute names in Clark notation get a prefix declared on their element."""
+    if not name.startswith("{"):
+        return name
+    namespace, _, local = name[1:].partition("}")
+    prefix = f"a{len(declarations)}"
+    declarations.append(f' xmlns:{prefix}="{_attr(namespace)}"')
+    return f"{prefix}:{local}"
 
 
-def _write_child(parent: etree._Element, name: str, obj: Any) -> None:
-    _write_fields(_sub(parent, name), obj)
+class _Writer:
+    def __init__(self, *, pretty: bool) -> None:
+        self.parts: list[str] = []
+        self.pretty = pretty
+
+    def _open(self, depth: int) -> str:
+        return _NEWLINES[depth] if self.pretty else ""
+
+    def element(  # noqa: PLR0912 - one dispatch on the field kind
+        self, name: str, obj: Any, *, prefix: str, depth: int, declare: str = ""
+    ) -> None:
+        parts = self.parts
+        tag = prefix + name
+        declarations: list[str] = []
+        attributes = ""
+        extras: Extras = obj.extras
+        table = type(obj).__edxml__
+        for spec in table:
+            if spec.kind == "attr" and getattr(obj, spec.attr) is not None:
+                attributes += f' {spec.element}="{_attr(getattr(obj, spec.attr))}"'
+        for attr_name, value in extras.attributes:
+            attributes += f' {_attr_name(attr_name, declarations)}="{_attr(value)}"'
+        parts.append(f"{self._open(depth)}<{tag}{declare}{''.join(declarations)}{attributes}>")
+        inner = depth + 1
+        # The samples switch to the edXML prefix inside the envelope, and stay unprefixed
+        # inside AttachmentEncoded.
+        wrapped: dict[str, int] = {}
+        for spec in table:
+            value = getattr(obj, spec.attr)
+            kind = spec.kind
+            if value is None or kind == "attr":
+                continue
+            child_prefix, child_declare = prefix, ""
+            if name == "edXML" and spec.element == "edXMLEnvelope":
+                child_prefix, child_declare = "edXML:", ' xmlns:edXML="' + EDXML_NS + '"'
+            if kind == "child":
+                self.element(
+                    spec.element, value, prefix=child_prefix, depth=inner, declare=child_declare
+                )
+            elif kind == "children":
+                for item in value:
+                    self.element(spec.element, item, prefix=prefix, depth=inner)
+            elif kind == "signature":
+                parts.append(self._open(inner) + value.xml)
+            elif kind in ("texts", "wrapped"):
+                wrapped[spec.element] = len(parts)
+                self.wrapper(spec, value, prefix=prefix, depth=inner, extras=extras)
+            elif kind == "base64":
+                # A valid payload needs no escaping: written as it is, checked once.
+                valid = obj.has_valid_encoding() if isinstance(obj, Attachment) else False
+                self.leaf(prefix + spec.element, value, inner, verbatim=valid)
+            else:
+                self.leaf(prefix + spec.element, value, inner)
+        for where, xml in extras.elements:
+            if where and where not in wrapped:
+                # A wrapper we did not write (its list was empty): write it for the extras.
+                parts.append(f"{self._open(inner)}<{prefix}{where}>")
+                parts.append(self._open(inner + 1) + xml)
+                parts.append(f"{self._open(inner)}</{prefix}{where}>")
+                wrapped[where] = -1
+            elif not where:
+                parts.append(self._open(inner) + xml)
+        parts.append(f"{self._open(depth)}</{tag}>")
+
+    def wrapper(self, spec: Any, items: Any, *, prefix: str, depth: int, extras: Extras) -> None:
+        parts = self.parts
+        tag = prefix + spec.element
+        parts.append(f"{self._open(depth)}<{tag}>")
+        for item in items:
+            if spec.kind == "texts":
+                self.leaf(prefix + spec.item, item, depth + 1)
+            else:
+                self.element(spec.item, item, prefix=prefix, depth=depth + 1)
+        for where, xml in extras.elements:
+            if where == spec.element:
+                parts.append(self._open(depth + 1) + xml)
+        parts.append(f"{self._open(depth)}</{tag}>")
+
+    def leaf(self, tag: str, value: str, depth: int, *, verbatim: bool = False) -> None:
+        body = value if verbatim else _text(value)
+        self.parts.append(f"{self._open(depth)}<{tag}>{body}</{tag}>")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from lienthong.domain.edxml.attachments import is_safe_name, payload_files
+from lienthong.domain.edxml.attachments import check_payload, is_safe_name
 from lienthong.domain.edxml.dates import parse_date, parse_timestamp
 from lienthong.domain.edxml.document_id import parse_document_id
 from lienthong.domain.edxml.limits import DEFAULT_LIMITS, Limits
@@ -348,7 +348,7 @@ class _Checker:
                 yield Finding("edxml.missing_field", ERROR, f"{path}/ContentTransferEncoded")
             elif self.options.check_payloads:
                 try:
-                    payload_files(attachment, limits)
+                    check_payload(attachment, limits)
                 except EdxmlError as exc:
                     yield Finding(exc.code, ERROR, f"{path}/ContentTransferEncoded", exc.detail)
 
