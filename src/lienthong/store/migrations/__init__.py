@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the lienthong store (see ``lienthong.store.migrate``)."""

@@ -1,0 +1,263 @@
+"""One URL setting → a correctly configured engine, or a precise refusal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from lienthong.domain.errors import StoreError
+from lienthong.store.engine import (
+    DEFAULT_DB_URL,
+    SQLITE_BUSY_TIMEOUT_MS,
+    create_engine,
+    database_url,
+    redact,
+)
+from lienthong.store.schema import agencies
+
+SQLITE_SYNCHRONOUS_FULL = 2  # PRAGMA synchronous reads back as a number: 0 OFF, 1 NORMAL, 2 FULL
+
+
+# --------------------------------------------------------------------------- the setting
+
+
+@pytest.mark.unit
+def test_the_default_is_a_sqlite_file_under_var() -> None:
+    assert database_url({}) == DEFAULT_DB_URL == "sqlite:///var/lienthong.db"
+    assert database_url({"LIENTHONG_DB_URL": "  "}) == DEFAULT_DB_URL
+
+
+@pytest.mark.unit
+def test_the_setting_comes_from_lienthong_db_url() -> None:
+    url = "postgresql://hub@db.example.vn/lienthong"
+    assert database_url({"LIENTHONG_DB_URL": url}) == url
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://hub:pw@db.example.vn:5433/lienthong",
+        "postgres://hub:pw@db.example.vn:5433/lienthong",
+        "postgresql+psycopg://hub:pw@db.example.vn:5433/lienthong",
+    ],
+)
+def test_postgresql_urls_use_the_psycopg3_driver(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        assert engine.url.drivername == "postgresql+psycopg"
+        assert engine.dialect.name == "postgresql"
+        assert engine.dialect.driver == "psycopg"
+        assert (engine.url.host, engine.url.port, engine.url.database) == (
+            "db.example.vn",
+            5433,
+            "lienthong",
+        )
+        assert engine.url.password == "pw"
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        "   ",
+        "not a url",
+        "mysql://root@localhost/lienthong",
+        "postgresql+psycopg2://hub@localhost/lienthong",
+        "sqlite+aiosqlite:///var/lienthong.db",
+        "sqlite://user@host/lienthong.db",
+        "sqlite:///var/lienthong.db?journal=off",
+        "postgresql://hub@localhost:notaport/lienthong",
+        "postgresql://hub@localhost/lienthong?sslmod=require",
+    ],
+)
+def test_a_url_we_cannot_use_is_a_bad_url(url: str) -> None:
+    with pytest.raises(StoreError) as caught:
+        create_engine(url)
+
+    assert caught.value.code == "store.bad_url"
+
+
+@pytest.mark.unit
+def test_a_bad_url_message_hides_the_password() -> None:
+    with pytest.raises(StoreError) as caught:
+        create_engine("mysql://root:hunter2-secret@localhost/lienthong")
+
+    assert "hunter2-secret" not in str(caught.value)
+    assert "***" in str(caught.value)
+
+
+@pytest.mark.unit
+def test_redact_hides_the_password() -> None:
+    assert redact("postgresql://hub:pw@h/db") == "postgresql://hub:***@h/db"
+    assert "pw" not in redact("postgresql://hub:pw@h:bad/db")
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.mark.integration
+def test_an_unreachable_server_is_unavailable_and_the_password_is_not_leaked() -> None:
+    secret = "s3cr3t-pa55word"
+    engine = create_engine(f"postgresql://lienthong:{secret}@127.0.0.1:1/lienthong")
+    try:
+        with pytest.raises(StoreError) as caught, engine.connect():
+            pass
+    finally:
+        engine.dispose()
+
+    error = caught.value
+    assert error.code == "store.unavailable"
+    assert "127.0.0.1:1" in str(error)
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for exc in chain:
+        assert secret not in str(exc)
+        assert secret not in repr(exc)
+
+
+@pytest.mark.integration
+def test_pre_ping_replaces_a_connection_the_server_killed(pg_databases: Any) -> None:
+    engine = create_engine(pg_databases.base_url)
+    admin = create_engine(pg_databases.base_url)
+    try:
+        with engine.connect() as connection:
+            pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        # The one pooled connection is now dead, as after a server restart or a failover.
+        with admin.connect() as killer:
+            killer.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+        with engine.connect() as connection:
+            new_pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        assert new_pid != pid
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'nested' / 'dirs' / 'lienthong.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.integration
+def test_sqlite_creates_the_directory_of_the_database(
+    tmp_path: Path, sqlite_engine: Engine
+) -> None:
+    with sqlite_engine.connect() as connection:
+        connection.execute(sa.text("SELECT 1"))
+
+    assert (tmp_path / "nested" / "dirs" / "lienthong.db").is_file()
+
+
+@pytest.mark.integration
+def test_sqlite_runs_in_wal_with_full_sync_foreign_keys_and_a_busy_timeout(
+    sqlite_engine: Engine,
+) -> None:
+    with sqlite_engine.connect() as connection:
+
+        def pragma(name: str) -> object:
+            return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+        assert pragma("journal_mode") == "wal"
+        assert pragma("synchronous") == SQLITE_SYNCHRONOUS_FULL
+        assert pragma("foreign_keys") == 1
+        assert pragma("busy_timeout") == SQLITE_BUSY_TIMEOUT_MS
+
+
+@pytest.mark.integration
+def test_every_pooled_sqlite_connection_is_configured(sqlite_engine: Engine) -> None:
+    with sqlite_engine.connect() as first, sqlite_engine.connect() as second:
+        for connection in (first, second):
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+
+
+@pytest.mark.integration
+def test_sqlite_in_memory_works_for_throwaway_use() -> None:
+    engine = create_engine("sqlite://")
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT 1")).scalar_one() == 1
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.integration
+def test_sqlite_cannot_open_a_directory_is_unavailable(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}")
+    try:
+        with pytest.raises(StoreError) as caught, engine.connect():
+            pass
+    finally:
+        engine.dispose()
+
+    assert caught.value.code == "store.unavailable"
+
+
+@pytest.mark.integration
+def test_a_statement_error_on_a_live_connection_is_not_called_unavailable(
+    sqlite_engine: Engine,
+) -> None:
+    with sqlite_engine.connect() as connection, pytest.raises(sa.exc.OperationalError):
+        connection.exec_driver_sql("SELECT * FROM no_such_table")
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def _codes(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(sa.select(agencies.c.code)).scalars())
+
+
+def _agency(code: str) -> dict[str, object]:
+    return {
+        "code": code,
+        "name": code,
+        "status": "active",
+        "created_at": sa.func.current_timestamp(),
+    }
+
+
+def test_a_released_savepoint_is_undone_by_the_outer_rollback(engine: Engine) -> None:
+    # sqlite3's legacy transaction control would have run the SAVEPOINT outside any
+    # transaction, so its rows would survive the rollback; our BEGIN hook prevents that.
+    with engine.connect() as connection:
+        outer = connection.begin()
+        with connection.begin_nested():
+            connection.execute(sa.insert(agencies).values(_agency("probe.savepoint")))
+        outer.rollback()
+
+    assert "probe.savepoint" not in _codes(engine)
+
+
+def test_a_rolled_back_savepoint_keeps_the_outer_transaction(engine: Engine) -> None:
+    with engine.connect() as connection:
+        outer = connection.begin()
+        connection.execute(sa.insert(agencies).values(_agency("probe.kept")))
+        nested = connection.begin_nested()
+        connection.execute(sa.insert(agencies).values(_agency("probe.undone")))
+        nested.rollback()
+        codes = list(connection.execute(sa.select(agencies.c.code)).scalars())
+        outer.rollback()
+
+    assert "probe.kept" in codes
+    assert "probe.undone" not in codes
