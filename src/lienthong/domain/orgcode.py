@@ -18,7 +18,8 @@ from functools import total_ordering
 
 from lienthong.domain.errors import OrgCodeError
 
-_CODE_RE = re.compile(r"^(\d{3})\.(\d{2})\.(\d{2})\.([A-Z])(\d{2})$")
+# re.ASCII: ``\d`` alone also matches Arabic-Indic, fullwidth … digits, which no code contains.
+
 #: Anything we are willing to carry as an opaque legacy id: printable, no spaces, bounded.
 _OPAQUE_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._\-]{0,31}$")
 
@@ -28,6 +29,13 @@ LEVEL1_KINDS = {
     "H": "Tỉnh, thành phố trực thuộc trung ương",  # provinces and centrally-run cities
     "A": "Cơ quan Đảng",  # Party bodies
 }
+
+# Only the letters above make a standard code; anything else of the same shape (the test
+# codes ``777.77.04.D77`` of the national sample set) is a legacy id. ASCII digits only:
+# ``\d`` would also match Arabic-Indic or full-width digits.
+_CODE_RE = re.compile(
+    r"^(\d{3})\.(\d{2})\.(\d{2})\.([" + "".join(LEVEL1_KINDS) + r"])(\d{2})$", re.ASCII
+)
 
 
 @total_ordering

@@ -7,6 +7,7 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 
 from lienthong.domain.edxml.dates import format_date, format_timestamp
 from lienthong.domain.edxml.document_id import make_document_id
@@ -80,12 +81,15 @@ class DocumentDraft:
 
 def build_document(draft: DocumentDraft, *, now: datetime) -> Package:
     """Build a document package sent at ``now`` (its first trace entry is the sender's)."""
-    sender_id = draft.sender.organ_id or ""
+    sender_id = (draft.sender.organ_id or "").strip()
     header = MessageHeader(
         from_=draft.sender,
         to=tuple(draft.recipients),
         document_id=make_document_id(
-            sender_id, draft.promulgation_date, draft.code_number, draft.code_notation
+            sender_id,
+            draft.promulgation_date,
+            draft.code_number.strip(),
+            draft.code_notation.strip(),
         ),
         code=Code(draft.code_number, draft.code_notation),
         promulgation_info=PromulgationInfo(draft.place, format_date(draft.promulgation_date)),
@@ -107,7 +111,7 @@ def build_document(draft: DocumentDraft, *, now: datetime) -> Package:
         to_places=tuple(draft.to_places) or None,
     )
     references, attachments = _attach(draft.files)
-    return Package(
+    package = Package(
         envelope=Envelope(
             header=EnvelopeHeader(
                 message_header=header,
@@ -120,6 +124,30 @@ def build_document(draft: DocumentDraft, *, now: datetime) -> Package:
         ),
         attachments=attachments,
     )
+    return _stripped(package)
+
+
+def _stripped(obj: Any) -> Any:
+    """``obj`` with leaf text stripped, as the parser reads it: a built package then equals
+    itself read back (``" V/v … "`` would otherwise come back as ``"V/v …"``)."""
+    changes: dict[str, Any] = {}
+    for spec in type(obj).__edxml__:
+        value = getattr(obj, spec.attr)
+        if value is None:
+            continue
+        if spec.kind in ("text", "date", "timestamp"):
+            new = value.strip()
+        elif spec.kind == "texts":
+            new = tuple(item.strip() for item in value)
+        elif spec.kind == "child":
+            new = _stripped(value)
+        elif spec.kind in ("children", "wrapped"):
+            new = tuple(_stripped(item) for item in value)
+        else:
+            continue
+        if new != value:
+            changes[spec.attr] = new
+    return replace(obj, **changes) if changes else obj
 
 
 def _text(value: int | None) -> str | None:
@@ -211,4 +239,4 @@ def build_status(
         description=description if description is not None else status.vietnamese_label,
         timestamp=format_timestamp(at),
     )
-    return Package(envelope=Envelope(header=EnvelopeHeader(message_header=header)))
+    return _stripped(Package(envelope=Envelope(header=EnvelopeHeader(message_header=header))))

@@ -333,8 +333,20 @@ def _read(cls: type, element: etree._Element) -> Any:  # noqa: PLR0912 - one dis
         if attr in values:
             values[attr] = tuple(values[attr])
     if extra_elements or extra_attributes:
+        if len(extra_elements) > 1:
+            # Kept in the order the serialiser writes them back (what sat in a wrapper inside
+            # it, the rest after the known children), or a round trip would reorder them.
+            rank = _wrapper_rank(cls)
+            extra_elements.sort(key=lambda item: rank.get(item[0], len(rank)))
         values["extras"] = Extras(tuple(extra_elements), tuple(extra_attributes))
     return cls(**values)
+
+
+@cache
+def _wrapper_rank(cls: type) -> dict[str, int]:
+    table: tuple[Field, ...] = cls.__edxml__  # type: ignore[attr-defined]
+    wrappers = [spec.element for spec in table if spec.kind in ("texts", "wrapped")]
+    return {name: index for index, name in enumerate(wrappers)}
 
 
 def _read_wrapper(

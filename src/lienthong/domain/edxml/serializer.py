@@ -53,17 +53,32 @@ def serialize_package(package: Package, *, pretty: bool = True) -> bytes:
 
 
 def _text(value: str) -> str:
-    if _ILLEGAL.search(value):
-        raise EdxmlError("edxml.bad_text", repr(_ILLEGAL.search(value)))
+    if bad := _ILLEGAL.search(value):
+        raise EdxmlError("edxml.bad_text", f"U+{ord(bad.group()):04X} in {value[:40]!r}")
     if "&" in value or "<" in value or ">" in value or "\r" in value:
         return value.translate(_TEXT_ESCAPES)
     return value
 
 
 def _attr(value: str) -> str:
-    if _ILLEGAL.search(value):
-        raise EdxmlError("edxml.bad_text", repr(value[:40]))
+    if bad := _ILLEGAL.search(value):
+        raise EdxmlError("edxml.bad_text", f"U+{ord(bad.group()):04X} in {value[:40]!r}")
     return value.translate(_ATTR_ESCAPES)
+
+
+def _fragment(xml: str) -> str:
+    """A kept fragment, made to mean the same wherever it is written.
+
+    Kept fragments prefix every namespaced element (the parser's normal form), so an
+    unprefixed element in one has no namespace; ``xmlns=""`` on its root stops it from
+    inheriting the default namespace of the place it is written to.
+    """
+    end = len(xml)
+    for stop in (" ", ">", "/"):
+        found = xml.find(stop, 1)
+        if found != -1:
+            end = min(end, found)
+    return f'{xml[:end]} xmlns=""{xml[end:]}'
 
 
 def _attr_name(name: str, declarations: list[str]) -> str:
@@ -119,7 +134,7 @@ class _Writer:
                 for item in value:
                     self.element(spec.element, item, prefix=prefix, depth=inner)
             elif kind == "signature":
-                parts.append(self._open(inner) + value.xml)
+                parts.append(self._open(inner) + _fragment(value.xml))
             elif kind in ("texts", "wrapped"):
                 wrapped[spec.element] = len(parts)
                 self.wrapper(spec, value, prefix=prefix, depth=inner, extras=extras)
@@ -133,11 +148,11 @@ class _Writer:
             if where and where not in wrapped:
                 # A wrapper we did not write (its list was empty): write it for the extras.
                 parts.append(f"{self._open(inner)}<{prefix}{where}>")
-                parts.append(self._open(inner + 1) + xml)
+                parts.append(self._open(inner + 1) + _fragment(xml))
                 parts.append(f"{self._open(inner)}</{prefix}{where}>")
                 wrapped[where] = -1
             elif not where:
-                parts.append(self._open(inner) + xml)
+                parts.append(self._open(inner) + _fragment(xml))
         parts.append(f"{self._open(depth)}</{tag}>")
 
     def wrapper(self, spec: Any, items: Any, *, prefix: str, depth: int, extras: Extras) -> None:
@@ -151,7 +166,7 @@ class _Writer:
                 self.element(spec.item, item, prefix=prefix, depth=depth + 1)
         for where, xml in extras.elements:
             if where == spec.element:
-                parts.append(self._open(depth + 1) + xml)
+                parts.append(self._open(depth + 1) + _fragment(xml))
         parts.append(f"{self._open(depth)}</{tag}>")
 
     def leaf(self, tag: str, value: str, depth: int, *, verbatim: bool = False) -> None:
