@@ -13,13 +13,13 @@ import typer
 from lienthong.cli.output import err, fail, out
 from lienthong.domain.edxml import parse_package, serialize_package
 from lienthong.domain.edxml.builder import DocumentDraft, FileToAttach, build_document
-from lienthong.domain.vntime import VIETNAM_TZ
 from lienthong.domain.edxml.model import DocumentType, Organization, SignerInfo
 from lienthong.domain.edxml.summary import describe_package
 from lienthong.domain.edxml.validation import ValidationReport, validate_package
 from lienthong.domain.errors import LienthongError
 from lienthong.domain.orgcode import parse_agency_code
 from lienthong.domain.priority import Priority
+from lienthong.domain.vntime import VIETNAM_TZ
 from lienthong.store import AgencyRepository, BlobStore, PackageRepository, create_engine
 from lienthong.store.migrate import upgrade
 

@@ -7,7 +7,7 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from lienthong.domain.edxml.dates import format_date, format_timestamp
 from lienthong.domain.edxml.document_id import make_document_id
@@ -37,6 +37,7 @@ from lienthong.domain.priority import Priority
 from lienthong.domain.status import StatusCode
 
 MANIFEST_VERSION = "1.0"
+_T = TypeVar("_T")
 #: The most common document type: a letter (công văn).
 LETTER = DocumentType("1", "0", "Công văn")
 
@@ -127,11 +128,11 @@ def build_document(draft: DocumentDraft, *, now: datetime) -> Package:
     return _stripped(package)
 
 
-def _stripped(obj: Any) -> Any:
+def _stripped(obj: _T) -> _T:
     """``obj`` with leaf text stripped, as the parser reads it: a built package then equals
     itself read back (``" V/v … "`` would otherwise come back as ``"V/v …"``)."""
     changes: dict[str, Any] = {}
-    for spec in type(obj).__edxml__:
+    for spec in type(obj).__edxml__:  # type: ignore[attr-defined]
         value = getattr(obj, spec.attr)
         if value is None:
             continue
@@ -147,7 +148,7 @@ def _stripped(obj: Any) -> Any:
             continue
         if new != value:
             changes[spec.attr] = new
-    return replace(obj, **changes) if changes else obj
+    return replace(obj, **changes) if changes else obj  # type: ignore[type-var]
 
 
 def _text(value: int | None) -> str | None:
