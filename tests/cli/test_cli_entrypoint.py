@@ -30,7 +30,13 @@ def lienthong_bin() -> str:
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     result = subprocess.run(
-        [lienthong_bin(), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+        [lienthong_bin(), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert "Traceback" not in result.stderr, result.stderr
     assert "Traceback" not in result.stdout, result.stdout
@@ -106,7 +112,11 @@ def test_show_json_describes_the_update_sample() -> None:
     assert shown["kind"] == "document"
     assert shown["document_id"] == "000.00.00.G22,2015/09/30,7816/VPCP-TTĐT"
     assert shown["from"]["organ_id"] == "000.00.00.G22"
-    assert [t["organ_id"] for t in shown["to"]] == ["000.00.00.H41", "000.00.00.H14", "000.00.00.G17"]
+    assert [t["organ_id"] for t in shown["to"]] == [
+        "000.00.00.H41",
+        "000.00.00.H14",
+        "000.00.00.G17",
+    ]
     assert shown["code"] == "7816/VPCP-TTĐT"
     assert shown["promulgation_date"] == "2018/09/28"
     assert shown["business_doc_type"] == 2
@@ -149,7 +159,13 @@ files: [congvan.pdf]
     )
     out = tmp_path / "out" / "goi.edxml"
     result = run(
-        "edxml", "build", str(tmp_path / "goi.yaml"), "-o", str(out), "--now", "2026-11-26T14:30:05+07:00"
+        "edxml",
+        "build",
+        str(tmp_path / "goi.yaml"),
+        "-o",
+        str(out),
+        "--now",
+        "2026-11-26T14:30:05+07:00",
     )
     assert result.returncode == 0, result.stderr
     assert run("edxml", "validate", str(out)).returncode == 0
@@ -167,20 +183,26 @@ files: [congvan.pdf]
         ("just a string", "usage.bad_argument"),
         ("{unclosed: [", "usage.bad_argument"),
         (
-            "from: {organ_id: 000.00.00.G22}\nto: [{organ_id: 000.00.00.H41}]\n"
-            "code: {number: '1', notation: X}\npromulgation: {place: HN, date: 2026-02-30}\n"
-            "subject: s\n",
+            (
+                "from: {organ_id: 000.00.00.G22}\nto: [{organ_id: 000.00.00.H41}]\n"
+                "code: {number: '1', notation: X}\npromulgation: {place: HN, date: 2026-02-30}\n"
+                "subject: s\n"
+            ),
             "usage.bad_argument",
         ),
         (
-            "from: {organ_id: 000.00.00.G22}\nto: [{organ_id: 000.00.00.H41}]\n"
-            "code: {number: '1', notation: X}\npromulgation: {place: HN, date: 2026-02-03}\n"
-            "subject: s\nfiles: [nothere.pdf]\n",
+            (
+                "from: {organ_id: 000.00.00.G22}\nto: [{organ_id: 000.00.00.H41}]\n"
+                "code: {number: '1', notation: X}\npromulgation: {place: HN, date: 2026-02-03}\n"
+                "subject: s\nfiles: [nothere.pdf]\n"
+            ),
             "io.not_found",
         ),
     ],
 )
-def test_build_refuses_bad_descriptions_with_codes(tmp_path: Path, description: str, code: str) -> None:
+def test_build_refuses_bad_descriptions_with_codes(
+    tmp_path: Path, description: str, code: str
+) -> None:
     spec = tmp_path / "bad.yaml"
     spec.write_text(description, encoding="utf-8")
     result = run("edxml", "build", str(spec), "-o", str(tmp_path / "x.edxml"))
