@@ -23,6 +23,8 @@ ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 _MAX_NAME = 255
 _CHUNK = 1 << 16
+#: Compression methods we unwrap: those with a streaming bound (stored, deflated).
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
 def is_safe_name(name: str | None) -> bool:
@@ -93,11 +95,13 @@ def unzip_bounded(data: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[Payload
     """Read every member of a ZIP archive held in memory, within ``limits``."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        members = [info for info in archive.infolist() if not info.is_dir()]
+        entries = archive.infolist()
     except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError) as exc:
         raise EdxmlError("edxml.bad_zip", str(exc)) from None
-    if len(members) > limits.max_zip_members:
-        raise EdxmlError("edxml.zip_bomb", f"{len(members)} members")
+    # Directories count too: a million empty ones cost as much to list as files.
+    if len(entries) > limits.max_zip_members:
+        raise EdxmlError("edxml.zip_bomb", f"{len(entries)} members")
+    members = [info for info in entries if not info.is_dir()]
     declared = sum(info.file_size for info in members)
     if declared > limits.max_unzipped_bytes:
         raise EdxmlError("edxml.zip_bomb", f"declares {declared} bytes")
@@ -107,6 +111,12 @@ def unzip_bounded(data: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[Payload
         for info in members:
             if not is_safe_name(info.filename):
                 raise EdxmlError("edxml.bad_attachment_name", repr(info.filename[:80]))
+            if info.compress_type not in _METHODS:
+                # bzip2 and LZMA inflate a whole compressed chunk in one call, past the
+                # streaming bound (178 bytes of bzip2 are 200 MB of zeros); producers on
+                # java.util.zip write only stored and deflated members.
+                method = info.compress_type
+                raise EdxmlError("edxml.bad_zip", f"{info.filename!r}: compression {method}")
             content = _read_member(archive, info, budget, limits)
             budget -= len(content)
             files.append(PayloadFile(info.filename, content, from_zip=True))
@@ -123,10 +133,8 @@ def _read_member(
     out = bytearray()
     try:
         with archive.open(info) as stream:
-            while chunk := stream.read(_CHUNK):
+            while len(out) <= ceiling and (chunk := stream.read(_CHUNK)):
                 out += chunk
-                if len(out) > ceiling:
-                    raise EdxmlError("edxml.zip_bomb", f"{info.filename!r} expands beyond bounds")
     except (
         zipfile.BadZipFile,
         zlib.error,
@@ -134,7 +142,11 @@ def _read_member(
         NotImplementedError,
         RuntimeError,
         OSError,
+        ValueError,
     ) as exc:
-        # RuntimeError: encrypted member; zlib errors surface as BadZipFile/OSError.
+        # RuntimeError: encrypted member; zlib errors surface as BadZipFile/OSError;
+        # ValueError: a negative header offset, or a local name flagged UTF-8 that is not.
         raise EdxmlError("edxml.bad_zip", str(exc)) from None
+    if len(out) > ceiling:
+        raise EdxmlError("edxml.zip_bomb", f"{info.filename!r} expands beyond bounds")
     return bytes(out)

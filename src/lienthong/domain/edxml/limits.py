@@ -20,6 +20,7 @@ class Limits:
     max_unzipped_bytes: int = 256 * 1024 * 1024  #: total of a ZIP-wrapped attachment
     max_zip_ratio: int = 200  #: uncompressed / compressed, per member
     max_zip_members: int = 1_000
+    max_attributes: int = 2_000  #: attribute count, whole package; real packages have ~10
 
 
 DEFAULT_LIMITS = Limits()

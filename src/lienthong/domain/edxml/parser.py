@@ -10,6 +10,7 @@ element count are bounded, and nothing touches the file system or the network.
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import cache
 from typing import Any
@@ -43,7 +44,9 @@ def _new_parser(*, recover: bool) -> etree.XMLParser:
         huge_tree=True,  # allow big base64 text nodes; depth and size are bounded by us
         remove_comments=True,
         remove_pis=True,
-        collect_ids=False,
+        # Never collect_ids=False: lxml implements it through libxml2's ``loadsubset`` flags,
+        # and any flag there makes libxml2 read the external DTD (``SYSTEM "file:///…"``) of
+        # a document whose DOCTYPE the byte check cannot see (UTF-16, UTF-7).
         recover=recover,
     )
 
@@ -61,6 +64,7 @@ def _strict_parser() -> etree.XMLParser:
 
 
 _COUNT_ELEMENTS = etree.XPath("count(//*)")
+_COUNT_ATTRIBUTES = etree.XPath("count(//@*)")
 
 
 @cache
@@ -82,10 +86,79 @@ def parse_package(data: bytes, *, limits: Limits = DEFAULT_LIMITS, repair: bool 
     for markup in _FORBIDDEN_MARKUP:
         if markup in data:
             raise EdxmlError("edxml.unsafe_xml", markup.decode())
+    _scan_counts(data, limits)
     notes: list[tuple[str, str]] = []
     root = _parse_root(data, repair=repair, notes=notes)
     _check_tree(root, limits)
-    return _read_root(root, notes)
+    try:
+        return _read_root(root, notes)
+    except EdxmlError:
+        raise
+    except (ValueError, etree.LxmlError) as exc:
+        # What we keep verbatim cannot always be written: C14N refuses a relative namespace
+        # URI, lxml a name that recovery left invalid (``a:b:c``). Refused, not crashed on.
+        raise EdxmlError("edxml.not_xml", f"{type(exc).__name__}: {exc}") from None
+
+
+#: A bare XML declaration, or one naming UTF-8: then every ``<`` is the byte 0x3C.
+_UTF8_DECLARATION = re.compile(
+    rb"""<\?xml\s+version\s*=\s*["']1\.\d["']"""
+    rb"""(\s+encoding\s*=\s*["']utf-?8["'])?"""
+    rb"""(\s+standalone\s*=\s*["'](yes|no)["'])?\s*\?>""",
+    re.IGNORECASE,
+)
+_SCAN_CHUNK = 1 << 16
+
+
+def _holds_more_than(data: bytes, byte: bytes, limit: int) -> bool:
+    # find() runs at memchr speed; count() is several times slower on a 60 MB package.
+    position = -1
+    for _ in range(limit + 1):
+        position = data.find(byte, position + 1)
+        if position < 0:
+            return False
+    return True
+
+
+def _scan_counts(data: bytes, limits: Limits) -> None:
+    """Refuse too many elements or attributes while reading, before a whole tree is built.
+
+    :func:`_check_tree` counts a finished tree, and 64 MB of ``<a/>`` build 2 GB of it
+    first; 100 000 attributes on one element take lxml minutes to list. A document is
+    scanned only if it could exceed the bounds: each element costs a ``<`` byte and each
+    attribute a ``=`` byte in UTF-8, UTF-16 and UTF-32 alike, so only a declaration naming
+    another encoding (UTF-7 writes ``<`` as ``+ADw-``) forces the scan regardless.
+    """
+    declared_other = data.startswith(b"<?xml") and not _UTF8_DECLARATION.match(data)
+    if (
+        not declared_other
+        and not _holds_more_than(data, b"<", limits.max_elements)
+        and not _holds_more_than(data, b"=", limits.max_attributes)
+    ):
+        return
+    parser = etree.XMLPullParser(
+        events=("start",),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=True,
+        recover=True,
+    )
+    elements = attributes = 0
+    try:
+        for offset in range(0, len(data), _SCAN_CHUNK):
+            parser.feed(data[offset : offset + _SCAN_CHUNK])
+            for _event, element in parser.read_events():
+                assert isinstance(element, etree._Element)  # "start" events carry elements
+                elements += 1
+                attributes += len(element.attrib)
+            if elements > limits.max_elements:
+                raise EdxmlError("edxml.too_large", f"more than {limits.max_elements} elements")
+            if attributes > limits.max_attributes:
+                raise EdxmlError("edxml.too_large", f"more than {limits.max_attributes} attributes")
+        parser.close()
+    except etree.XMLSyntaxError:
+        return  # the parse proper says what is wrong
 
 
 def _parse_root(data: bytes, *, repair: bool, notes: list[tuple[str, str]]) -> etree._Element:
@@ -95,21 +168,30 @@ def _parse_root(data: bytes, *, repair: bool, notes: list[tuple[str, str]]) -> e
         message = str(exc)
         if "depth" in message.lower():
             raise EdxmlError("edxml.too_deep", message) from None
-        if not repair:
-            raise EdxmlError("edxml.not_xml", message) from None
         try:
             recovered = etree.fromstring(data, _new_parser(recover=True))
         except etree.XMLSyntaxError:
             recovered = None
-        if recovered is None:
+        if recovered is not None:
+            # A DOCTYPE the byte check could not see (UTF-16) is the reason to give, even
+            # when not repairing, rather than the syntax error it caused.
+            _refuse_dtd(recovered)
+        if not repair or recovered is None:
             raise EdxmlError("edxml.not_xml", message) from None
+        # Recovery keeps a reference to an undeclared entity (``&x;``) as a node.
+        if next(recovered.iter(etree.Entity), None) is not None:
+            raise EdxmlError("edxml.unsafe_xml", "entity reference") from None
         _repair_structure(recovered)
         notes.append(("edxml.malformed_xml_repaired", message))
         root = recovered
+    _refuse_dtd(root)
+    return root
+
+
+def _refuse_dtd(root: etree._Element) -> None:
     docinfo = root.getroottree().docinfo
     if getattr(docinfo, "doctype", "") or docinfo.internalDTD is not None:
         raise EdxmlError("edxml.unsafe_xml", "DOCTYPE")
-    return root
 
 
 def _repair_structure(root: etree._Element) -> None:
@@ -128,24 +210,29 @@ def _repair_children(element: etree._Element, cls: type, ancestors: list[list[An
     """Repair below ``element``; return True if anything was moved out of it."""
     table = _table(cls)
     moved_out = False
-    index = 0
-    while index < len(element):
-        child = element[index]
+    # Walk by getnext(): element[index] and len(element) are linear in lxml, which made
+    # this loop quadratic in the number of children (minutes for a wide hostile package).
+    child = element[0] if len(element) else None
+    while child is not None:
         namespace, local = _split(child.tag) if isinstance(child.tag, str) else ("#", "")
         spec = _lookup(table, namespace, local)
         if spec is None and _is_ours(namespace, local):
             adopter = next((a for a in reversed(ancestors) if local in _table(a[1])), None)
             if adopter is not None:
+                following = child.getnext()
                 adopter[2].addnext(child)  # lxml moves the element
                 adopter[2] = child
                 moved_out = True
+                child = following
                 continue
         if spec is not None and spec.kind in ("child", "children"):
             emptied = _repair_children(child, spec.cls, [*ancestors, [element, cls, child]])  # type: ignore[arg-type]
+            following = child.getnext()  # after the moves, which land just after ``child``
             if emptied and len(child) == 0 and not (child.text or "").strip():
                 element.remove(child)
-                continue
-        index += 1
+            child = following
+            continue
+        child = child.getnext()
     return moved_out
 
 
@@ -154,6 +241,10 @@ def _check_tree(root: etree._Element, limits: Limits) -> None:
     assert isinstance(count, float)  # count() always gives a number
     if count > limits.max_elements:
         raise EdxmlError("edxml.too_large", f"{count} elements > {limits.max_elements}")
+    attributes = _COUNT_ATTRIBUTES(root)
+    assert isinstance(attributes, float)
+    if attributes > limits.max_attributes:
+        raise EdxmlError("edxml.too_large", f"{attributes} attributes > {limits.max_attributes}")
     if _deeper_than(limits.max_depth)(root):
         raise EdxmlError("edxml.too_deep", f"deeper than {limits.max_depth}")
 
@@ -221,12 +312,18 @@ def _canonical(element: etree._Element) -> str:
 
 
 def _rebuild(element: etree._Element, nsmap: dict[str, str]) -> etree._Element:
-    namespace, _ = _split(element.tag)
+    # Recovery keeps an element whose prefix was never declared as ``p:local``: name it
+    # as such an attribute is named, or lxml refuses the tag.
+    tag = _attribute_name(element.tag)
+    namespace, _ = _split(tag)
     if namespace and namespace not in nsmap:
+        _refuse_unwritable(namespace)
         nsmap[namespace] = _PREFIXES.get(namespace, f"ns{len(nsmap) + 1}")
-    clone = etree.Element(element.tag, nsmap={nsmap[namespace]: namespace} if namespace else None)
+    clone = etree.Element(tag, nsmap={nsmap[namespace]: namespace} if namespace else None)
     for name, value in element.items():
-        clone.set(_attribute_name(str(name)), str(value))
+        attribute = _attribute_name(str(name))
+        _refuse_unwritable(_split(attribute)[0])
+        clone.set(attribute, str(value))
     text = element.text
     clone.text = text if text and text.strip() else None
     for child in element:
@@ -237,6 +334,13 @@ def _rebuild(element: etree._Element, nsmap: dict[str, str]) -> etree._Element:
         copy.tail = tail if tail and tail.strip() else None
         clone.append(copy)
     return clone
+
+
+def _refuse_unwritable(namespace: str) -> None:
+    # libxml2's C14N writes namespace URIs unescaped: one holding '&' (a valid URI
+    # character) would make the kept element, and every package written from it, malformed.
+    if "&" in namespace:
+        raise EdxmlError("edxml.unsafe_xml", f"namespace URI with '&': {namespace[:80]!r}")
 
 
 def _attribute_name(name: str) -> str:
@@ -285,14 +389,15 @@ def _repeated(cls: type) -> tuple[str, ...]:
     return tuple(spec.attr for spec in cls.__edxml__ if spec.kind == "children")  # type: ignore[attr-defined]
 
 
-def _read(cls: type, element: etree._Element) -> Any:  # noqa: PLR0912 - one dispatch on the field kind
-    # This walk is the hot path of every package read: one dict lookup per child.
+def _read(cls: type, element: etree._Element) -> Any:  # noqa: PLR0912, PLR0915 - one dispatch on the field kind
+    # The hot path of every package read: one dict lookup per child, plain text inlined.
     tags = _tags(cls)
     values: dict[str, Any] = {}
-    extra_elements: list[tuple[str, str]] = []
+    extra_elements: list[tuple[str, str]] | None = None
     extra_attributes: list[tuple[str, str]] = []
+    repeated: list[str] | None = None
 
-    if len(element.attrib):
+    if element.keys():
         table = _table(cls)
         for raw_name, raw_value in element.items():
             name, value = str(raw_name), str(raw_value)
@@ -304,16 +409,27 @@ def _read(cls: type, element: etree._Element) -> Any:  # noqa: PLR0912 - one dis
 
     for child in element:
         spec = tags.get(child.tag)
-        if spec is None:
+        kind = spec.kind if spec is not None else None
+        if kind == "text" and not len(child) and spec.attr not in values:  # type: ignore[union-attr]
+            text = child.text
+            values[spec.attr] = text.strip() if text else ""  # type: ignore[union-attr]
+            continue
+        if spec is None or kind is None:
             if isinstance(child.tag, str):
+                extra_elements = extra_elements or []
                 extra_elements.append(("", _canonical(child)))
             continue
-        kind = spec.kind
         attr = spec.attr
         if kind == "children":
-            values.setdefault(attr, []).append(_read(spec.cls, child))  # type: ignore[arg-type]
-        elif attr in values:
-            # A second occurrence of a single element: keep it, verbatim.
+            if attr not in values:
+                values[attr] = []
+                repeated = repeated or []
+                repeated.append(attr)
+            values[attr].append(_read(spec.cls, child))  # type: ignore[arg-type]
+        elif attr in values or (kind in _LEAVES and len(child)):
+            # A second occurrence of a single element, or a leaf with element children
+            # (not what the standard says): keep it whole, verbatim.
+            extra_elements = extra_elements or []
             extra_elements.append(("", _canonical(child)))
         elif kind == "child":
             values[attr] = _read(spec.cls, child)  # type: ignore[arg-type]
@@ -321,18 +437,17 @@ def _read(cls: type, element: etree._Element) -> Any:  # noqa: PLR0912 - one dis
             is_dsig = child.tag.startswith("{" + XMLDSIG_NS)
             signature_kind = SignatureKind.XMLDSIG if is_dsig else SignatureKind.PLACEHOLDER
             values[attr] = SignatureBlock(signature_kind, _canonical(child))
-        elif kind in ("texts", "wrapped"):
+        elif kind in _CONTAINERS:
+            extra_elements = extra_elements or []
             values[attr] = _read_wrapper(spec, child, extra_elements)
-        elif len(child):
-            # A leaf with element children is not what the standard says: keep it whole.
-            extra_elements.append(("", _canonical(child)))
         else:
             values[attr] = _leaf(spec, child.text)
 
-    for attr in _repeated(cls):
-        if attr in values:
+    if repeated:
+        for attr in repeated:
             values[attr] = tuple(values[attr])
     if extra_elements or extra_attributes:
+        extra_elements = extra_elements or []
         if len(extra_elements) > 1:
             # Kept in the order the serialiser writes them back (what sat in a wrapper inside
             # it, the rest after the known children), or a round trip would reorder them.
@@ -340,6 +455,10 @@ def _read(cls: type, element: etree._Element) -> Any:  # noqa: PLR0912 - one dis
             extra_elements.sort(key=lambda item: rank.get(item[0], len(rank)))
         values["extras"] = Extras(tuple(extra_elements), tuple(extra_attributes))
     return cls(**values)
+
+
+_CONTAINERS = ("texts", "wrapped")
+_LEAVES = ("text", "base64", "date", "timestamp")
 
 
 @cache

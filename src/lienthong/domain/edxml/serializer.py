@@ -49,7 +49,19 @@ def serialize_package(package: Package, *, pretty: bool = True) -> bytes:
     """
     writer = _Writer(pretty=pretty)
     writer.element("edXML", package, prefix="", depth=0, declare=' xmlns="' + EDXML_NS + '"')
-    return (_DECLARATION + "".join(writer.parts)).encode("utf-8")
+    # Payloads were kept as ASCII bytes: joining them into the (non-ASCII, Vietnamese) text
+    # would widen megabytes of base64 to UCS-2 and encode them back, several times slower.
+    chunks: list[bytes] = []
+    pending: list[str] = [_DECLARATION]
+    for part in writer.parts:
+        if isinstance(part, bytes):
+            chunks.append("".join(pending).encode("utf-8"))
+            chunks.append(part)
+            pending.clear()
+        else:
+            pending.append(part)
+    chunks.append("".join(pending).encode("utf-8"))
+    return b"".join(chunks)
 
 
 def _text(value: str) -> str:
@@ -93,7 +105,7 @@ def _attr_name(name: str, declarations: list[str]) -> str:
 
 class _Writer:
     def __init__(self, *, pretty: bool) -> None:
-        self.parts: list[str] = []
+        self.parts: list[str | bytes] = []
         self.pretty = pretty
 
     def _open(self, depth: int) -> str:
@@ -170,5 +182,7 @@ class _Writer:
         parts.append(f"{self._open(depth)}</{tag}>")
 
     def leaf(self, tag: str, value: str, depth: int, *, verbatim: bool = False) -> None:
-        body = value if verbatim else _text(value)
-        self.parts.append(f"{self._open(depth)}<{tag}>{body}</{tag}>")
+        if verbatim:  # checked base64: ASCII, nothing to escape
+            self.parts += (f"{self._open(depth)}<{tag}>", value.encode("ascii"), f"</{tag}>")
+        else:
+            self.parts.append(f"{self._open(depth)}<{tag}>{_text(value)}</{tag}>")
