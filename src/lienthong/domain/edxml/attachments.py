@@ -33,6 +33,8 @@ def is_safe_name(name: str | None) -> bool:
         return False
     if "/" in name or "\\" in name or ":" in name or name.startswith("~"):
         return False
+    if name.isprintable():  # C-speed, and true of almost every real name
+        return True
     return not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in name)
 
 
