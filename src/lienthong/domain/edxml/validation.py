@@ -8,7 +8,7 @@ path to the element. Errors make a package invalid; warnings are reported and ke
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -388,30 +388,31 @@ class _Checker:
                 yield Finding("edxml.missing_field", ERROR, path)
 
     def date(self, text: str | None, path: str, *, required: bool) -> Iterator[Finding]:
-        if not text:
-            if required:
-                yield Finding("edxml.missing_field", ERROR, path)
-            return
-        try:
-            parse_date(text)
-        except ValueError:
-            yield Finding("edxml.bad_date", ERROR, path, text)
+        yield from self.readable(text, path, parse_date, "edxml.bad_date", required=required)
 
     def timestamp(self, text: str | None, path: str, *, required: bool = True) -> Iterator[Finding]:
+        yield from self.readable(
+            text, path, parse_timestamp, "edxml.bad_timestamp", required=required
+        )
+
+    def readable(
+        self,
+        text: str | None,
+        path: str,
+        parse: Callable[[str], object],
+        code: str,
+        *,
+        required: bool,
+    ) -> Iterator[Finding]:
         if not text:
             if required:
                 yield Finding("edxml.missing_field", ERROR, path)
             return
         try:
-            parse_timestamp(text)
+            parse(text)
         except ValueError:
-            yield Finding("edxml.bad_timestamp", ERROR, path, text)
+            yield Finding(code, ERROR, path, text)
 
     def number(self, text: str | None, path: str) -> Iterator[Finding]:
         if text and not text.strip().isdigit():
             yield Finding("edxml.bad_number", ERROR, path, text)
-
-
-def first_error(findings: Iterable[Finding]) -> Finding | None:
-    """The first error among ``findings``, if any."""
-    return next((f for f in findings if f.severity is ERROR), None)
