@@ -137,6 +137,91 @@ CATALOGUE: dict[str, ErrorCode] = _entries(
     ("status.duplicate", "Trạng thái trùng lặp", "Duplicate status"),
     # --- calendar (lịch làm việc)
     ("calendar.bad_config", "Cấu hình lịch làm việc không hợp lệ", "Invalid calendar settings"),
+    # --- PKI: certificates (chứng thư số)
+    ("pki.bad_request", "Yêu cầu cấp chứng thư không hợp lệ", "Invalid certificate request"),
+    (
+        "pki.out_of_scope",
+        "Cơ quan nằm ngoài phạm vi được ủy quyền của CA",
+        "The agency is outside the delegated CA's scope",
+    ),
+    ("pki.unknown_serial", "Không có chứng thư với số hiệu này", "No certificate with this serial"),
+    ("pki.already_revoked", "Chứng thư đã bị thu hồi", "The certificate is already revoked"),
+    (
+        "pki.bad_state",
+        "Trạng thái chứng thư không cho phép thao tác này",
+        "The certificate's status does not allow this",
+    ),
+    ("pki.bad_csr", "Yêu cầu chứng thư (CSR) không hợp lệ", "Invalid certificate signing request"),
+    ("pki.unknown_ca", "Không có CA với tên này", "No CA of that name"),
+    # --- PKI keys (khóa)
+    ("pki.key_not_found", "Không tìm thấy khóa", "Key not found"),
+    (
+        "pki.key_wrong_passphrase",
+        "Mật khẩu bảo vệ khóa không đúng",
+        "Wrong passphrase for the key",
+    ),
+    (
+        "pki.key_unsupported",
+        "Loại khóa không được hỗ trợ (chỉ RSA và EC)",
+        "Unsupported key type (only RSA and EC)",
+    ),
+    (
+        "pki.key_unprotected",
+        "Khóa bí mật không được bảo vệ bằng mật khẩu",
+        "Private key is not protected by a passphrase",
+    ),
+    ("pki.key_corrupt", "Tệp khóa bị hỏng hoặc sai định dạng", "Key file is corrupt or malformed"),
+    ("pki.key_exists", "Khóa đã tồn tại", "Key already exists"),
+    (
+        "pki.key_signature_invalid",
+        "Chữ ký vừa tạo không khớp với khóa công khai",
+        "The signature just made does not verify with the public key",
+    ),
+    (
+        "pki.token_unavailable",
+        "Không truy cập được thiết bị lưu khóa (token PKCS#11)",
+        "PKCS#11 token unavailable",
+    ),
+    ("pki.token_wrong_pin", "Mã PIN của token không đúng", "Wrong token PIN"),
+    ("pki.token_pin_locked", "Mã PIN của token đã bị khóa", "Token PIN is locked"),
+    ("pki.token_failed", "Token không thực hiện được thao tác", "The token operation failed"),
+    # --- PKI timestamps (dấu thời gian)
+    (
+        "tsa.bad_request",
+        "Yêu cầu cấp dấu thời gian sai định dạng",
+        "Malformed timestamp request",
+    ),
+    (
+        "tsa.unsupported_version",
+        "Phiên bản yêu cầu cấp dấu thời gian không được hỗ trợ",
+        "Unsupported timestamp request version",
+    ),
+    (
+        "tsa.unsupported_hash",
+        "Thuật toán băm không được chấp nhận (chỉ SHA-256, SHA-384, SHA-512)",
+        "Hash algorithm not accepted (only SHA-256, SHA-384, SHA-512)",
+    ),
+    (
+        "tsa.policy_not_accepted",
+        "Chính sách dấu thời gian được yêu cầu không được chấp nhận",
+        "The requested timestamp policy is not accepted",
+    ),
+    (
+        "tsa.extension_not_accepted",
+        "Yêu cầu cấp dấu thời gian chứa phần mở rộng không được chấp nhận",
+        "The timestamp request carries an extension that is not accepted",
+    ),
+    (
+        "tsa.unavailable",
+        "Dịch vụ cấp dấu thời gian tạm thời không cấp được",
+        "The timestamp authority cannot issue a timestamp now",
+    ),
+    (
+        "tsa.bad_certificate",
+        "Chứng thư số không dùng được để cấp dấu thời gian",
+        "The certificate cannot be used to sign timestamps",
+    ),
+    ("tsa.invalid_token", "Dấu thời gian không hợp lệ", "Invalid timestamp token"),
     # --- storage
     ("store.bad_url", "Địa chỉ cơ sở dữ liệu không hợp lệ", "Invalid database URL"),
     ("store.unavailable", "Không kết nối được cơ sở dữ liệu", "Database unavailable"),
@@ -153,6 +238,16 @@ CATALOGUE: dict[str, ErrorCode] = _entries(
         "store.migration_failed",
         "Nâng cấp cấu trúc cơ sở dữ liệu thất bại",
         "Database schema migration failed",
+    ),
+    (
+        "audit.bad_entry",
+        "Bản ghi nhật ký kiểm toán không hợp lệ",
+        "Invalid audit log entry",
+    ),
+    (
+        "audit.chain_broken",
+        "Chuỗi băm nhật ký kiểm toán bị phá vỡ: bản ghi đã bị sửa, xóa hoặc đổi thứ tự",
+        "The audit log hash chain is broken: an entry was edited, deleted or moved",
     ),
 )
 
@@ -220,3 +315,9 @@ class StoreError(LienthongError):
     """Lỗi lưu trữ / storage error."""
 
     default_code = "store.unavailable"
+
+
+class PkiError(LienthongError):
+    """Lỗi hạ tầng khóa công khai / PKI error."""
+
+    default_code = "pki.bad_request"
