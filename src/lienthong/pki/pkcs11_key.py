@@ -230,10 +230,12 @@ class Pkcs11Key:
                 public = _public_key(session, private, key_label, key_id)
                 _check_mechanism(token, private)
                 label = private.label
-            except BaseException:
+            except BaseException as exc:
                 if session is not None:
                     _close_quietly(session)
                 _logout(module, serial)
+                if isinstance(exc, p11_errors.PKCS11Error):
+                    raise _token_error(exc, token_label) from None
                 raise
         return cls(
             module=module,
@@ -255,12 +257,12 @@ class Pkcs11Key:
 
     def sign(self, data: bytes, algorithm: hashes.HashAlgorithm) -> bytes:
         """Hash ``data`` here, sign the digest in the token; RSA PKCS#1 v1.5 or DER ECDSA."""
+        if algorithm.name not in _DIGEST_INFO_PREFIX:
+            raise PkiError("pki.key_unsupported", f"hash {algorithm.name}")
         digest = hashes.Hash(algorithm)
         digest.update(data)
         value = digest.finalize()
         rsa_key = isinstance(self._public, rsa.RSAPublicKey)
-        if algorithm.name not in _DIGEST_INFO_PREFIX:
-            raise PkiError("pki.key_unsupported", f"hash {algorithm.name}")
         with self._module.lock:
             if self._session is None:
                 raise PkiError("pki.token_unavailable", f"key {self.label!r} is closed")
