@@ -9,7 +9,8 @@ migration can address a constraint by a name that is the same on both databases.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final
+from decimal import Decimal
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -115,5 +116,187 @@ packages: Final = sa.Table(
     sa.CheckConstraint("size >= 0", name="size_not_negative"),
     # Without AUTOINCREMENT SQLite may hand out the id of a deleted last row again; an id
     # given to a sender as a receipt must never name a different package.
+    sqlite_autoincrement=True,
+)
+
+#: The hash-chained audit log (nhật ký kiểm toán): who did what to which subject, and when.
+#: Each entry's ``hash`` covers its content and the previous entry's hash (``prev_hash``), so an
+#: entry edited, moved or deleted in place breaks the chain; ``lienthong.store.audit`` writes and
+#: verifies it, and ``docs/audit.md`` gives the formula. ``seq`` is assigned by the writer as the
+#: previous ``seq`` + 1 (never by the database), so that a deleted entry leaves a visible gap.
+audit_log: Final = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    # An operator, a system component, or a CA as "ca:<name>".
+    sa.Column("actor", sa.String(255), nullable=False),
+    # What was done, dotted: "ca.issue", "ca.revoke", "config.change", …
+    sa.Column("action", sa.String(64), nullable=False),
+    # What it was done to: a certificate serial, an agency code, a setting; may be empty.
+    sa.Column("subject", sa.String(255), nullable=False),
+    # Canonical JSON (sorted keys, no spaces, UTF-8 unescaped), hashed byte for byte.
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    sa.CheckConstraint("seq >= 1", name="seq_positive"),
+    sa.CheckConstraint("length(hash) = 64 AND length(prev_hash) = 64", name="hash_lengths"),
+)
+
+# --------------------------------------------------------------------------- certificates
+
+#: Certificate statuses (trạng thái chứng thư): ``good`` (còn hiệu lực), ``on-hold`` (tạm
+#: dừng) or ``revoked`` (thu hồi), as ``lienthong.pki.ca.CertStatus`` spells them.
+CERTIFICATE_STATUSES: Final = ("good", "on-hold", "revoked")
+
+#: Request statuses (trạng thái yêu cầu cấp chứng thư): ``pending`` (chờ duyệt), ``issued``
+#: (đã cấp) or ``rejected`` (từ chối), as ``lienthong.authority.api.RequestStatus`` spells them.
+REQUEST_STATUSES: Final = ("pending", "issued", "rejected")
+
+#: Decimal digits a serial column holds: RFC 5280 §4.1.2.2 allows 20 octets (< 2**160, 49
+#: digits), more than BigInteger.
+SERIAL_DIGITS: Final = 50
+
+
+class SerialNumber(TypeDecorator[int]):
+    """A certificate serial number (up to 160 bits), read and written as an exact Python ``int``.
+
+    PostgreSQL keeps it as ``NUMERIC(50, 0)``. SQLite cannot: its NUMERIC affinity turns an
+    integer beyond 64 bits into a REAL and keeps 15 significant digits. There it is text, the
+    decimal digits zero-padded to :data:`SERIAL_DIGITS`, so that equality is exact and text
+    order is numeric order.
+    """
+
+    impl = sa.Numeric(SERIAL_DIGITS, 0)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        """``VARCHAR(50)`` on SQLite, ``NUMERIC(50, 0)`` elsewhere."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(SERIAL_DIGITS))
+        return dialect.type_descriptor(sa.Numeric(SERIAL_DIGITS, 0))
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
+        """An exact ``Decimal`` (PostgreSQL) or zero-padded digits (SQLite)."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            msg = f"serial must be an int, not {type(value).__name__}"
+            raise TypeError(msg)
+        if not 0 <= value < 10**SERIAL_DIGITS:
+            msg = f"serial {value} out of range"
+            raise ValueError(msg)
+        if dialect.name == "sqlite":
+            return f"{value:0{SERIAL_DIGITS}d}"
+        return Decimal(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        """The stored value as an ``int``."""
+        if value is None:
+            return None
+        return int(value)
+
+
+#: Certificate authorities (tổ chức cung cấp dịch vụ chứng thực) this installation runs: the
+#: root and its delegated CAs. ``key_ref`` says where the signing key is (``file:…``,
+#: ``pkcs11:…``); key material never enters the database.
+certificate_authorities: Final = sa.Table(
+    "certificate_authorities",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("certificate_pem", sa.Text, nullable=False),
+    # NULL for a root CA.
+    sa.Column("parent_name", sa.String(64), sa.ForeignKey("certificate_authorities.name")),
+    # Comma-separated level-1 agency codes a delegated CA may issue for (e.g. "H41"); NULL: any.
+    sa.Column("scope", sa.String(255)),
+    sa.Column("key_ref", sa.String(512), nullable=False),
+    # Where its CRL, OCSP and issuer certificate are served (the CA's name is appended); issued
+    # certificates carry these URLs, so they must stay the same for the CA's lifetime.
+    sa.Column("base_url", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint("parent_name IS NULL OR parent_name <> name", name="not_own_parent"),
+)
+
+#: Certificates (chứng thư số) issued by our CAs, with their revocation state (for CRL and
+#: OCSP). The key is (issuer, serial): serials are unique per CA (RFC 5280 §4.1.2.2).
+certificates: Final = sa.Table(
+    "certificates",
+    metadata,
+    sa.Column(
+        "issuer", sa.String(64), sa.ForeignKey("certificate_authorities.name"), primary_key=True
+    ),
+    sa.Column("serial", SerialNumber(), primary_key=True, autoincrement=False),
+    sa.Column("profile", sa.String(32), nullable=False),
+    # RFC 4514 string.
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("agency_code", sa.String(32), index=True),
+    sa.Column("not_before", UTCDateTime(), nullable=False),
+    sa.Column("not_after", UTCDateTime(), nullable=False),
+    sa.Column("pem", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("revoked_at", UTCDateTime()),
+    # The RFC 5280 §5.3.1 reason as cryptography's ReasonFlags values spell it ("keyCompromise").
+    sa.Column("reason", sa.String(32)),
+    # The serial (same issuer) of the renewal or transfer that followed this certificate.
+    sa.Column("replaced_by", SerialNumber()),
+    sa.Column("issued_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(_in("status", CERTIFICATE_STATUSES), name="status"),
+    sa.CheckConstraint(
+        "(status = 'good' AND revoked_at IS NULL AND reason IS NULL)"
+        " OR (status <> 'good' AND revoked_at IS NOT NULL AND reason IS NOT NULL)",
+        name="revocation_iff_not_good",
+    ),
+)
+
+#: The last CRL number (số CRL) each CA used: RFC 5280 §5.2.3 wants it strictly increasing.
+crl_numbers: Final = sa.Table(
+    "crl_numbers",
+    metadata,
+    sa.Column(
+        "issuer", sa.String(64), sa.ForeignKey("certificate_authorities.name"), primary_key=True
+    ),
+    sa.Column("last_number", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("last_number >= 1", name="last_number_positive"),
+)
+
+#: Online certificate requests (yêu cầu cấp chứng thư): a CSR and who it is for, waiting for an
+#: operator to issue or reject it.
+certificate_requests: Final = sa.Table(
+    "certificate_requests",
+    metadata,
+    sa.Column(
+        "id",
+        # SQLite only auto-assigns ids to a column declared exactly INTEGER PRIMARY KEY.
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("ca", sa.String(64), sa.ForeignKey("certificate_authorities.name"), nullable=False),
+    sa.Column("profile", sa.String(32), nullable=False),
+    sa.Column("csr_pem", sa.Text, nullable=False),
+    sa.Column("agency_code", sa.String(32), nullable=False),
+    sa.Column("agency_name", sa.String(255), nullable=False),
+    # Person certificates only.
+    sa.Column("full_name", sa.String(255)),
+    sa.Column("title", sa.String(255)),
+    sa.Column("citizen_id", sa.String(32)),
+    sa.Column("province", sa.String(255)),
+    sa.Column("requested_by", sa.String(255), nullable=False),
+    sa.Column("requested_at", UTCDateTime(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("decided_by", sa.String(255)),
+    sa.Column("decided_at", UTCDateTime()),
+    # Why it was rejected.
+    sa.Column("reason", sa.Text),
+    # The certificate issued for it (issuer: ``ca``).
+    sa.Column("serial", SerialNumber()),
+    sa.CheckConstraint(_in("status", REQUEST_STATUSES), name="status"),
+    sa.CheckConstraint(
+        "(status = 'pending' AND decided_by IS NULL AND decided_at IS NULL)"
+        " OR (status <> 'pending' AND decided_by IS NOT NULL AND decided_at IS NOT NULL)",
+        name="decided_iff_not_pending",
+    ),
+    sa.CheckConstraint("serial IS NULL OR status = 'issued'", name="serial_if_issued"),
+    # Without AUTOINCREMENT SQLite may reuse the id of a deleted last row.
     sqlite_autoincrement=True,
 )

@@ -1,0 +1,558 @@
+"""The CA service on a CA directory: ``lienthong ca init DIR`` makes one, every other
+``lienthong ca …`` command and ``lienthong ca serve`` load it.
+
+A CA directory holds the database (``ca.db``: CAs, certificates, requests, audit log), one
+folder per CA (its certificate, its encrypted key, its OCSP responder and TSA certificates
+and keys), the published CRLs (``crl/<ca>.crl``) and the certificates issued by the demo.
+Keys are encrypted with the operator's passphrase and decrypted once per process.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Engine
+
+from lienthong.authority.api import CertificateRequest, RequestStatus
+from lienthong.authority.registry import StoreRegistry
+from lienthong.domain.errors import PkiError
+from lienthong.pki.ca import (
+    CertificateAuthority,
+    CertificateRecord,
+    StatusUrls,
+    ca_subject,
+    create_root,
+)
+from lienthong.pki.keys import InMemoryKey, SigningKey, generate_key
+from lienthong.pki.keystore import KeyCache, save_pem_key
+from lienthong.pki.ocsp_responder import OcspResponder
+from lienthong.pki.profiles import (
+    OrganizationSubject,
+    PersonSubject,
+    Profile,
+    is_within,
+)
+from lienthong.pki.tsa import TimestampAuthority
+from lienthong.store.audit import AuditLog
+from lienthong.store.certificates import CaRepository, RequestRepository, StoredRequest
+from lienthong.store.engine import create_engine
+from lienthong.store.migrate import upgrade
+
+#: Name of the database file inside a CA directory.
+DATABASE = "ca.db"
+DEFAULT_BASE_URL = "http://127.0.0.1:8088"
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """One thing ``ca init`` wrote, for the report it prints."""
+
+    what: str
+    path: Path
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def database_url(directory: Path) -> str:
+    """The SQLite URL of a CA directory's database."""
+    return f"sqlite:///{(directory / DATABASE).resolve()}"
+
+
+class AuthorityService:
+    """The CAs of one directory, loaded once, with their responders and TSAs."""
+
+    def __init__(self, directory: Path, passphrase: str, *, engine: Engine | None = None) -> None:
+        self.directory = directory
+        self.engine = engine or create_engine(database_url(directory))
+        self.registry = StoreRegistry(self.engine)
+        self._keys = KeyCache()
+        self._passphrase = passphrase
+        self.cas: dict[str, CertificateAuthority] = {}
+        self.responders: dict[str, OcspResponder] = {}
+        self.tsas: dict[str, TimestampAuthority] = {}
+        self._crl_cache: dict[str, tuple[datetime, bytes]] = {}
+        self._lock = threading.Lock()
+        self._load()
+
+    # -- loading ----------------------------------------------------------------------------
+    def _key(self, relative: str) -> SigningKey:
+        return self._keys.pem_key(self.directory / relative, self._passphrase)
+
+    def _load(self) -> None:
+        with self.engine.connect() as connection:
+            rows = CaRepository(connection).list()
+        if not rows:
+            raise PkiError("pki.unknown_ca", f"no CA in {self.directory} (run lienthong ca init)")
+        by_name = {row.name: row for row in rows}
+        for row in rows:
+            certificate = x509.load_pem_x509_certificate(row.certificate_pem.encode("ascii"))
+            chain = []
+            parent = row.parent_name
+            while parent is not None:
+                chain.append(
+                    x509.load_pem_x509_certificate(by_name[parent].certificate_pem.encode())
+                )
+                parent = by_name[parent].parent_name
+            key_path = row.key_ref.removeprefix("file:")
+            ca = CertificateAuthority(
+                row.name,
+                certificate,
+                self._key(key_path),
+                self.registry,
+                StatusUrls(row.base_url),
+                chain=chain,
+            )
+            self.cas[row.name] = ca
+            folder = self.directory / row.name
+            ocsp_cert = x509.load_pem_x509_certificate((folder / "ocsp.pem").read_bytes())
+            self.responders[row.name] = OcspResponder(
+                ca, ocsp_cert, self._key(f"{row.name}/ocsp.key.pem")
+            )
+            tsa_cert = x509.load_pem_x509_certificate((folder / "tsa.pem").read_bytes())
+            self.tsas[row.name] = TimestampAuthority(
+                self._key(f"{row.name}/tsa.key.pem"), tsa_cert, [certificate, *chain]
+            )
+
+    def ca(self, name: str) -> CertificateAuthority:
+        """The CA called ``name``; ``pki.unknown_ca`` otherwise."""
+        found = self.cas.get(name)
+        if found is None:
+            raise PkiError("pki.unknown_ca", name)
+        return found
+
+    # -- StatusService ----------------------------------------------------------------------
+    def ca_names(self) -> Sequence[str]:
+        """The CAs of this directory."""
+        return list(self.cas)
+
+    def ca_certificate_der(self, ca: str) -> bytes:
+        """The CA's certificate, DER."""
+        return self.ca(ca).certificate.public_bytes(serialization.Encoding.DER)
+
+    def crl_der(self, ca: str, *, now: datetime) -> bytes:
+        """The current CRL; re-signed when older than a minute, so revocations show fast."""
+        authority = self.ca(ca)
+        with self._lock:
+            cached = self._crl_cache.get(ca)
+            if cached is not None and now - cached[0] < timedelta(minutes=1):
+                return cached[1]
+            der = authority.crl(now=now).public_bytes(serialization.Encoding.DER)
+            self._crl_cache[ca] = (now, der)
+            return der
+
+    def ocsp(self, ca: str, request_der: bytes, *, now: datetime) -> bytes:
+        """An OCSP response from the CA's responder."""
+        responder = self.responders.get(ca)
+        if responder is None:
+            raise PkiError("pki.unknown_ca", ca)
+        return responder.respond(request_der, now=now)
+
+    def timestamp(self, ca: str, request_der: bytes, *, now: datetime) -> bytes:
+        """An RFC 3161 response from the CA's TSA (random 63-bit serials, unique in practice)."""
+        tsa = self.tsas.get(ca)
+        if tsa is None:
+            raise PkiError("pki.unknown_ca", ca)
+        return tsa.respond(request_der, now=now, serial=secrets.randbits(63) | 1)
+
+    # -- operations (each recorded in the audit log) ------------------------------------------
+    def _audit(
+        self, actor: str, action: str, subject: str, details: Mapping[str, object], now: datetime
+    ) -> None:
+        with self.engine.begin() as connection:
+            AuditLog(connection).append(
+                actor=actor, action=action, subject=subject, details=details, at=now
+            )
+
+    def revoke(
+        self, ca: str, serial: int, reason: x509.ReasonFlags, *, operator: str, now: datetime
+    ) -> CertificateRecord:
+        """Revoke with an RFC 5280 reason."""
+        record = self.ca(ca).revoke(serial, reason, now=now)
+        self._audit(operator, "ca.revoke", f"{ca}:{serial:x}", {"reason": reason.value}, now)
+        return record
+
+    def suspend(self, ca: str, serial: int, *, operator: str, now: datetime) -> CertificateRecord:
+        """Put a certificate on hold."""
+        record = self.ca(ca).suspend(serial, now=now)
+        self._audit(operator, "ca.suspend", f"{ca}:{serial:x}", {}, now)
+        return record
+
+    def resume(self, ca: str, serial: int, *, operator: str, now: datetime) -> CertificateRecord:
+        """Lift a hold."""
+        record = self.ca(ca).resume(serial)
+        self._audit(operator, "ca.resume", f"{ca}:{serial:x}", {}, now)
+        return record
+
+    def issue_for_key(
+        self,
+        ca: str,
+        public_key: InMemoryKey,
+        subject: OrganizationSubject | PersonSubject,
+        *,
+        operator: str,
+        now: datetime,
+    ) -> CertificateRecord:
+        """Issue an organisation or personal certificate for a key the caller holds."""
+        authority = self.ca(ca)
+        if isinstance(subject, PersonSubject):
+            record = authority.issue_person(public_key.public_key(), subject, now=now)
+        else:
+            record = authority.issue_organization(public_key.public_key(), subject, now=now)
+        self._audit(
+            operator,
+            "ca.issue",
+            f"{ca}:{record.serial:x}",
+            {"subject": record.subject, "profile": record.profile.value},
+            now,
+        )
+        return record
+
+    def transfer(
+        self,
+        ca: str,
+        serial: int,
+        subject: PersonSubject,
+        public_key: InMemoryKey,
+        *,
+        operator: str,
+        now: datetime,
+    ) -> CertificateRecord:
+        """Change of post: revoke (affiliationChanged) and issue the new title, in one step."""
+        record = self.ca(ca).transfer(serial, subject, public_key.public_key(), now=now)
+        self._audit(
+            operator,
+            "ca.transfer",
+            f"{ca}:{serial:x}",
+            {"new_serial": f"{record.serial:x}", "title": subject.title},
+            now,
+        )
+        return record
+
+    def renew(
+        self, ca: str, serial: int, public_key: InMemoryKey, *, operator: str, now: datetime
+    ) -> CertificateRecord:
+        """Re-key: a new certificate for a new key, the old one superseded."""
+        record = self.ca(ca).renew(serial, public_key.public_key(), now=now)
+        self._audit(
+            operator, "ca.renew", f"{ca}:{serial:x}", {"new_serial": f"{record.serial:x}"}, now
+        )
+        return record
+
+    # -- RegistrationService ------------------------------------------------------------------
+    def submit(
+        self,
+        *,
+        ca: str,
+        profile: str,
+        csr_pem: str,
+        agency_code: str,
+        agency_name: str,
+        full_name: str | None,
+        title: str | None,
+        citizen_id: str | None,
+        province: str | None,
+        requested_by: str,
+        now: datetime,
+    ) -> CertificateRequest:
+        """Record an online request after checking its CSR and the CA's scope."""
+        authority = self.ca(ca)
+        _load_csr(csr_pem)
+        if profile not in (Profile.ORGANIZATION, Profile.PERSON):
+            raise PkiError("pki.bad_request", f"profile {profile!r}")
+        if profile == Profile.PERSON and not (full_name and title):
+            raise PkiError("pki.bad_request", "a personal certificate needs full_name and title")
+        if not is_within(agency_code, authority.scope):
+            raise PkiError("pki.out_of_scope", f"{agency_code} is outside {ca}")
+        with self.engine.begin() as connection:
+            stored = RequestRepository(connection).add(
+                ca=ca, profile=str(profile), csr_pem=csr_pem, agency_code=agency_code,
+                agency_name=agency_name, full_name=full_name, title=title, citizen_id=citizen_id,
+                province=province, requested_by=requested_by, requested_at=now,
+            )  # fmt: skip
+            AuditLog(connection).append(
+                actor=requested_by, action="ca.request", subject=f"{ca}:request:{stored.id}",
+                details={"agency_code": agency_code, "profile": str(profile)}, at=now,
+            )  # fmt: skip
+        return _request(stored)
+
+    def requests(
+        self, *, ca: str | None = None, status: RequestStatus | None = None
+    ) -> Sequence[CertificateRequest]:
+        """Requests, newest first."""
+        with self.engine.connect() as connection:
+            rows = RequestRepository(connection).list(
+                ca=ca, status=status.value if status else None
+            )
+        return [_request(row) for row in rows]
+
+    def approve(self, request_id: int, *, operator: str, now: datetime) -> CertificateRequest:
+        """Issue the certificate of a pending request (the turnaround the 2019 report asked for)."""
+        with self.engine.connect() as connection:
+            pending = RequestRepository(connection).get(request_id)
+        if pending is None:
+            raise PkiError("pki.unknown_serial", f"request {request_id}")
+        if pending.status != RequestStatus.PENDING:
+            raise PkiError("pki.bad_state", f"request {request_id} is {pending.status}")
+        csr = _load_csr(pending.csr_pem)
+        authority = self.ca(pending.ca)
+        if pending.profile == Profile.PERSON:
+            subject: OrganizationSubject | PersonSubject = PersonSubject(
+                pending.full_name or "", pending.title or "", pending.agency_code,
+                pending.agency_name, pending.citizen_id, pending.province,
+            )  # fmt: skip
+            record = authority.issue_person(csr.public_key(), subject, now=now)  # type: ignore[arg-type]
+        else:
+            subject = OrganizationSubject(
+                pending.agency_code, pending.agency_name, pending.province
+            )
+            record = authority.issue_organization(csr.public_key(), subject, now=now)  # type: ignore[arg-type]
+        with self.engine.begin() as connection:
+            decided = RequestRepository(connection).decide(
+                request_id,
+                status="issued",
+                decided_by=operator,
+                decided_at=now,
+                serial=record.serial,
+            )
+            AuditLog(connection).append(
+                actor=operator, action="ca.issue", subject=f"{pending.ca}:{record.serial:x}",
+                details={"request": request_id, "subject": record.subject}, at=now,
+            )  # fmt: skip
+        return _request(decided)
+
+    def reject(
+        self, request_id: int, *, operator: str, reason: str, now: datetime
+    ) -> CertificateRequest:
+        """Refuse a pending request."""
+        with self.engine.begin() as connection:
+            decided = RequestRepository(connection).decide(
+                request_id, status="rejected", decided_by=operator, decided_at=now, reason=reason
+            )
+            AuditLog(connection).append(
+                actor=operator, action="ca.reject", subject=f"request:{request_id}",
+                details={"reason": reason}, at=now,
+            )  # fmt: skip
+        return _request(decided)
+
+    def certificate_pem(self, ca: str, serial: int) -> bytes:
+        """An issued certificate."""
+        record = self.registry.get(ca, serial)
+        if record is None:
+            raise PkiError("pki.unknown_serial", f"{ca}:{serial:x}")
+        return record.pem
+
+    def close(self) -> None:
+        """Release the database."""
+        self.engine.dispose()
+
+
+def _load_csr(csr_pem: str) -> x509.CertificateSigningRequest:
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise PkiError("pki.bad_csr", str(exc)) from None
+    if not csr.is_signature_valid:
+        raise PkiError("pki.bad_csr", "the CSR's signature does not match its key")
+    return csr
+
+
+def _request(row: StoredRequest) -> CertificateRequest:
+    return CertificateRequest(
+        id=row.id, ca=row.ca, profile=row.profile, csr_pem=row.csr_pem,
+        agency_code=row.agency_code, agency_name=row.agency_name, full_name=row.full_name,
+        title=row.title, citizen_id=row.citizen_id, province=row.province,
+        requested_by=row.requested_by, requested_at=row.requested_at,
+        status=RequestStatus(row.status), decided_by=row.decided_by, decided_at=row.decided_at,
+        reason=row.reason, serial=row.serial,
+    )  # fmt: skip
+
+
+# -- ca init -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CaPlan:
+    """A delegated CA to create at init."""
+
+    name: str
+    common_name: str
+    scope: tuple[str, ...]
+    province: str | None = None
+
+
+DEMO_SUB_CAS = (CaPlan("nghe-an", "CA tỉnh Nghệ An", ("H41",), "Nghệ An"),)
+
+
+def init_directory(
+    directory: Path,
+    *,
+    passphrase: str,
+    now: datetime,
+    base_url: str = DEFAULT_BASE_URL,
+    sub_cas: Sequence[CaPlan] = DEMO_SUB_CAS,
+    demo: bool = True,
+) -> list[Written]:
+    """Create a root CA, delegated CAs, their OCSP and TSA certificates, demo organisation and
+    personal certificates, and the first CRLs, in ``directory`` (which must not hold a CA)."""
+    if (directory / DATABASE).exists():
+        raise PkiError("pki.bad_request", f"{directory} already holds a CA")
+    directory.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(database_url(directory))
+    try:
+        upgrade(engine)
+        written = _create(
+            directory,
+            engine,
+            passphrase=passphrase,
+            now=now,
+            base_url=base_url,
+            sub_cas=sub_cas,
+            demo=demo,
+        )
+    finally:
+        engine.dispose()
+    return written
+
+
+def _create(
+    directory: Path, engine: Engine, *, passphrase: str, now: datetime, base_url: str,
+    sub_cas: Sequence[CaPlan], demo: bool,
+) -> list[Written]:  # fmt: skip
+    written: list[Written] = []
+    registry = StoreRegistry(engine)
+    urls = StatusUrls(base_url)
+
+    def keep_key(key: SigningKey, relative: str, what: str) -> None:
+        (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+        path = save_pem_key(directory / relative, key, passphrase)
+        written.append(Written(what, path))
+
+    def keep_cert(certificate: x509.Certificate, relative: str, what: str) -> None:
+        written.append(Written(what, _write(directory / relative, _pem(certificate))))
+
+    root_key = generate_key("rsa2048")
+    root_cert = create_root("root", root_key, common_name="RootCA lienthong (thử nghiệm)", now=now)
+    keep_key(root_key, "root/ca.key.pem", "root CA key (encrypted)")
+    keep_cert(root_cert, "root/ca.pem", "root CA certificate")
+    root = CertificateAuthority("root", root_cert, root_key, registry, urls)
+    with engine.begin() as connection:
+        CaRepository(connection).add(
+            name="root", certificate_pem=_pem(root_cert).decode(), parent_name=None, scope=None,
+            key_ref="file:root/ca.key.pem", base_url=base_url, created_at=now,
+        )  # fmt: skip
+        AuditLog(connection).append(
+            actor="ca-init", action="ca.create", subject="root", details={"kind": "root"}, at=now
+        )
+    authorities = [root]
+    for plan in sub_cas:
+        key = generate_key("rsa2048")
+        record = root.issue(
+            key.public_key(), ca_subject(plan.common_name, province=plan.province), Profile.SUB_CA,
+            now=now, scope=plan.scope,
+        )  # fmt: skip
+        keep_key(key, f"{plan.name}/ca.key.pem", f"{plan.name} CA key (encrypted)")
+        keep_cert(
+            record.certificate,
+            f"{plan.name}/ca.pem",
+            f"{plan.name} CA certificate (scope {','.join(plan.scope)})",
+        )
+        with engine.begin() as connection:
+            CaRepository(connection).add(
+                name=plan.name, certificate_pem=record.pem.decode(), parent_name="root",
+                scope=",".join(plan.scope), key_ref=f"file:{plan.name}/ca.key.pem",
+                base_url=base_url, created_at=now,
+            )  # fmt: skip
+            AuditLog(connection).append(
+                actor="ca-init", action="ca.create", subject=plan.name,
+                details={"kind": "sub-ca", "scope": list(plan.scope), "serial": hex(record.serial)},
+                at=now,
+            )  # fmt: skip
+        authorities.append(
+            CertificateAuthority(
+                plan.name, record.certificate, key, registry, urls, chain=[root_cert]
+            )
+        )
+    for authority in authorities:
+        # The responder signs every nonce'd request: P-256 signs ~30x faster than RSA-2048.
+        ocsp_key = generate_key("p256")
+        ocsp = authority.issue(
+            ocsp_key.public_key(),
+            ca_subject(f"OCSP {authority.name}"),
+            Profile.OCSP_SIGNING,
+            now=now,
+        )
+        keep_key(ocsp_key, f"{authority.name}/ocsp.key.pem", f"{authority.name} OCSP responder key")
+        keep_cert(
+            ocsp.certificate,
+            f"{authority.name}/ocsp.pem",
+            f"{authority.name} OCSP responder certificate",
+        )
+        tsa_key = generate_key("rsa2048")
+        tsa = authority.issue(
+            tsa_key.public_key(), ca_subject(f"TSA {authority.name}"), Profile.TIMESTAMPING, now=now
+        )
+        keep_key(tsa_key, f"{authority.name}/tsa.key.pem", f"{authority.name} TSA key")
+        keep_cert(tsa.certificate, f"{authority.name}/tsa.pem", f"{authority.name} TSA certificate")
+    if demo and len(authorities) > 1:
+        sub = authorities[1]
+        org_key = generate_key("rsa2048")
+        org = sub.issue_organization(
+            org_key.public_key(),
+            OrganizationSubject(
+                "000.00.12.H41", "Sở Thông tin và Truyền thông tỉnh Nghệ An", "Nghệ An"
+            ),
+            now=now,
+        )
+        keep_key(org_key, "issued/so-tttt-nghe-an.key.pem", "demo organisation key")
+        keep_cert(org.certificate, "issued/so-tttt-nghe-an.pem", "demo organisation certificate")
+        person_key = generate_key("rsa2048")
+        person = sub.issue_person(
+            person_key.public_key(),
+            PersonSubject(
+                "Nguyễn Văn An",
+                "Giám đốc",
+                "000.00.12.H41",
+                "Sở Thông tin và Truyền thông tỉnh Nghệ An",
+                "040080012345",
+                "Nghệ An",
+            ),
+            now=now,
+        )
+        keep_key(person_key, "issued/nguyen-van-an.key.pem", "demo personal key (leader)")
+        keep_cert(
+            person.certificate, "issued/nguyen-van-an.pem", "demo personal certificate (leader)"
+        )
+        with engine.begin() as connection:
+            audit = AuditLog(connection)
+            for record in (org, person):
+                audit.append(
+                    actor="ca-init",
+                    action="ca.issue",
+                    subject=f"{sub.name}:{record.serial:x}",
+                    details={"subject": record.subject},
+                    at=now,
+                )
+    for authority in authorities:
+        crl = authority.crl(now=now)
+        path = _write(
+            directory / "crl" / f"{authority.name}.crl",
+            crl.public_bytes(serialization.Encoding.DER),
+        )
+        written.append(Written(f"{authority.name} CRL (DER)", path))
+    return written
+
+
+__all__ = ["AuthorityService", "CaPlan", "Written", "init_directory"]
