@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 # One live server for the module, on one worker (--dist loadgroup).
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("ca-cli")]
@@ -188,3 +190,45 @@ def test_audit_verify_catches_an_edited_entry(served: tuple[Path, int], tmp_path
     broken = lienthong("audit", "verify", str(copy))
     assert broken.returncode == 1
     assert "edited" in broken.stdout
+
+
+def test_issue_transfer_and_renew_through_the_cli(served: tuple[Path, int], tmp_path: Path) -> None:
+    directory, port = served
+    made = lienthong(
+        "ca", "issue", str(directory), "--ca", "nghe-an", "--person",
+        "--agency-code", "000.00.12.H41", "--agency-name", "Sở TT&TT Nghệ An",
+        "--full-name", "Trần Thị Bình", "--title", "Phó Giám đốc", "--citizen-id", "040190012345",
+        "--key-type", "p256", "-o", str(tmp_path / "binh"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (directory / "issued" / "binh.pem").write_bytes((tmp_path / "binh.pem").read_bytes())
+    assert "ENCRYPTED" in (tmp_path / "binh.key.pem").read_text()
+    old_serial = serial_of(directory, "binh")
+    moved = lienthong(
+        "ca", "transfer", str(directory), old_serial, "--ca", "nghe-an",
+        "--title", "Giám đốc", "-o", str(tmp_path / "binh-new"),
+    )  # fmt: skip
+    assert moved.returncode == 0, moved.stderr
+    new_cert = x509.load_pem_x509_certificate((tmp_path / "binh-new.pem").read_bytes())
+    titles = [a.value for a in new_cert.subject.get_attributes_for_oid(NameOID.TITLE)]
+    assert titles == ["Giám đốc"]
+    names = [a.value for a in new_cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    assert names == ["Trần Thị Bình"]
+    assert "issued/binh.pem: revoked" in ocsp_status(directory, port, "binh")
+    outside = lienthong(
+        "ca", "issue", str(directory), "--ca", "nghe-an", "--organization",
+        "--agency-code", "000.00.00.G22", "--agency-name", "Văn phòng Chính phủ",
+        "-o", str(tmp_path / "vpcp"),
+    )  # fmt: skip
+    assert outside.returncode == 1
+    assert "pki.out_of_scope" in outside.stderr
+    assert not (tmp_path / "vpcp.pem").exists()
+    new_serial = openssl(
+        "x509", "-in", str(tmp_path / "binh-new.pem"), "-noout", "-serial", cwd=tmp_path
+    )
+    renewed = lienthong(
+        "ca", "renew", str(directory), new_serial.strip().split("=", 1)[1], "--ca", "nghe-an",
+        "-o", str(tmp_path / "binh-renewed"),
+    )  # fmt: skip
+    assert renewed.returncode == 0, renewed.stderr
+    assert (tmp_path / "binh-renewed.pem").exists()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from cryptography import x509
@@ -12,6 +13,12 @@ from rich.markup import escape
 
 from lienthong.cli.output import EXIT_INVALID, fail, out, print_json
 from lienthong.domain.errors import LienthongError, UsageError
+
+if TYPE_CHECKING:
+    from lienthong.authority.service import AuthorityService
+    from lienthong.pki.ca import CertificateRecord
+    from lienthong.pki.keys import SigningKey
+    from lienthong.pki.profiles import OrganizationSubject, PersonSubject
 
 app = typer.Typer(no_args_is_help=True, help="Certificate authority: init, issue, revoke, serve.")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
@@ -51,7 +58,7 @@ def _serial(text: str) -> int:
         raise UsageError(detail=f"serial {text!r} is not hexadecimal") from None
 
 
-def _service(directory: Path, passphrase: str | None):  # type: ignore[no-untyped-def]
+def _service(directory: Path, passphrase: str | None) -> AuthorityService:
     from lienthong.authority.service import DATABASE, AuthorityService
 
     if not (directory / DATABASE).exists():
@@ -82,6 +89,187 @@ def init(
     out.print(
         "Trạng thái chứng thư / status services: "
         f"lienthong ca serve {escape(str(directory))} (answers at {escape(base_url)})"
+    )
+
+
+KeyType = Annotated[str, typer.Option(help="Key to generate: rsa2048 (default), rsa3072 or p256.")]
+Output = Annotated[
+    Path,
+    typer.Option(
+        "-o", "--output", help="Prefix of the files to write: PREFIX.pem, PREFIX.key.pem."
+    ),
+]
+
+
+def _subject(
+    person: bool,
+    agency_code: str,
+    agency_name: str,
+    full_name: str | None,
+    title: str | None,
+    citizen_id: str | None,
+    province: str | None,
+) -> OrganizationSubject | PersonSubject:
+    from lienthong.pki.profiles import OrganizationSubject, PersonSubject
+
+    if not person:
+        return OrganizationSubject(agency_code, agency_name, province)
+    if not (full_name and title):
+        raise UsageError(detail="--person needs --full-name and --title")
+    return PersonSubject(full_name, title, agency_code, agency_name, citizen_id, province)
+
+
+def _issued(record: CertificateRecord, output: Path, key: SigningKey, passphrase: str) -> None:
+    from lienthong.pki.keystore import save_pem_key
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    cert_path = output.with_name(output.name + ".pem")
+    key_path = output.with_name(output.name + ".key.pem")
+    cert_path.write_bytes(record.pem)
+    save_pem_key(key_path, key, passphrase)
+    out.print(f"{record.serial:x}: {escape(record.subject)}")
+    out.print(f"  chứng thư / certificate: {escape(str(cert_path))}")
+    out.print(
+        f"  khóa (mã hóa) / key (encrypted with the same passphrase): {escape(str(key_path))}"
+    )
+
+
+@app.command()
+def issue(
+    directory: Directory,
+    ca: CaName,
+    agency_code: Annotated[
+        str, typer.Option(help="Agency code (mã định danh), e.g. 000.00.12.H41.")
+    ],
+    agency_name: Annotated[str, typer.Option(help="Agency name.")],
+    output: Output,
+    person: Annotated[
+        bool, typer.Option("--person/--organization", help="Personal or organisation certificate.")
+    ] = False,
+    full_name: Annotated[str | None, typer.Option(help="Person: full name.")] = None,
+    title: Annotated[str | None, typer.Option(help="Person: title / position (chức vụ).")] = None,
+    citizen_id: Annotated[str | None, typer.Option(help="Person: citizen id (CCCD).")] = None,
+    province: Annotated[str | None, typer.Option(help="Province.")] = None,
+    key_type: KeyType = "rsa2048",
+    passphrase: Passphrase = None,
+    operator: Operator = "operator",
+) -> None:
+    """Cấp chứng thư (tạo khóa mới) / issue a certificate for a newly generated key."""
+    from lienthong.pki.keys import generate_key
+
+    try:
+        subject = _subject(person, agency_code, agency_name, full_name, title, citizen_id, province)
+        key = generate_key(key_type)
+        secret = _passphrase(passphrase)
+        service = _service(directory, secret)
+        try:
+            record = service.issue_for_key(
+                ca, key, subject, operator=operator, now=datetime.now(UTC)
+            )
+        finally:
+            service.close()
+        _issued(record, output, key, secret)
+    except (LienthongError, ValueError) as exc:
+        fail(
+            exc if isinstance(exc, LienthongError) else UsageError(detail=str(exc)),
+            exit_code=EXIT_INVALID,
+        )
+
+
+@app.command()
+def renew(
+    directory: Directory,
+    serial: str,
+    ca: CaName,
+    output: Output,
+    key_type: KeyType = "rsa2048",
+    passphrase: Passphrase = None,
+    operator: Operator = "operator",
+) -> None:
+    """Cấp lại với khóa mới / re-key: new certificate and key, the old one superseded."""
+    from lienthong.pki.keys import generate_key
+
+    try:
+        key = generate_key(key_type)
+        secret = _passphrase(passphrase)
+        service = _service(directory, secret)
+        try:
+            record = service.renew(
+                ca, _serial(serial), key, operator=operator, now=datetime.now(UTC)
+            )
+        finally:
+            service.close()
+        _issued(record, output, key, secret)
+    except (LienthongError, ValueError) as exc:
+        fail(
+            exc if isinstance(exc, LienthongError) else UsageError(detail=str(exc)),
+            exit_code=EXIT_INVALID,
+        )
+
+
+@app.command()
+def transfer(
+    directory: Directory,
+    serial: str,
+    ca: CaName,
+    title: Annotated[str, typer.Option(help="The new title / position.")],
+    output: Output,
+    agency_code: Annotated[
+        str | None, typer.Option(help="New agency code (default: unchanged).")
+    ] = None,
+    agency_name: Annotated[
+        str | None, typer.Option(help="New agency name (default: unchanged).")
+    ] = None,
+    key_type: KeyType = "rsa2048",
+    passphrase: Passphrase = None,
+    operator: Operator = "operator",
+) -> None:
+    """Điều chuyển cán bộ / change of post: revoke (affiliationChanged) and issue the new title."""
+    from lienthong.pki.keys import generate_key
+    from lienthong.pki.profiles import PersonSubject
+
+    try:
+        secret = _passphrase(passphrase)
+        service = _service(directory, secret)
+        try:
+            old = service.ca(ca).record(_serial(serial))
+            subject = _person_of(old.certificate)
+            new_subject = PersonSubject(
+                subject.full_name, title, agency_code or subject.agency_code,
+                agency_name or subject.agency_name, subject.citizen_id, subject.province,
+            )  # fmt: skip
+            key = generate_key(key_type)
+            record = service.transfer(
+                ca, old.serial, new_subject, key, operator=operator, now=datetime.now(UTC)
+            )
+        finally:
+            service.close()
+        _issued(record, output, key, secret)
+    except (LienthongError, ValueError) as exc:
+        fail(
+            exc if isinstance(exc, LienthongError) else UsageError(detail=str(exc)),
+            exit_code=EXIT_INVALID,
+        )
+
+
+def _person_of(certificate: x509.Certificate) -> PersonSubject:
+    from cryptography.x509.oid import NameOID
+
+    from lienthong.pki.oids import CITIZEN_ID_PREFIX
+    from lienthong.pki.profiles import PersonSubject, agency_code_of
+
+    def first(oid: x509.ObjectIdentifier) -> str | None:
+        found = certificate.subject.get_attributes_for_oid(oid)
+        return str(found[0].value) if found else None
+
+    citizen = first(NameOID.USER_ID)
+    return PersonSubject(
+        first(NameOID.COMMON_NAME) or "",
+        first(NameOID.TITLE) or "",
+        agency_code_of(certificate.subject) or "",
+        first(NameOID.ORGANIZATION_NAME) or "",
+        citizen.removeprefix(CITIZEN_ID_PREFIX) if citizen else None,
+        first(NameOID.STATE_OR_PROVINCE_NAME),
     )
 
 
@@ -140,7 +328,11 @@ def resume(
     )
 
 
-def _change(directory: Path, passphrase: str | None, action) -> None:  # type: ignore[no-untyped-def]
+def _change(
+    directory: Path,
+    passphrase: str | None,
+    action: Callable[[AuthorityService], CertificateRecord],
+) -> None:
     try:
         service = _service(directory, passphrase)
         try:
