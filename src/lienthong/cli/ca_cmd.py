@@ -17,7 +17,7 @@ from lienthong.domain.errors import LienthongError, UsageError
 if TYPE_CHECKING:
     from lienthong.authority.service import AuthorityService
     from lienthong.pki.ca import CertificateRecord
-    from lienthong.pki.keys import SigningKey
+    from lienthong.pki.keys import InMemoryKey, SigningKey
     from lienthong.pki.profiles import OrganizationSubject, PersonSubject
 
 app = typer.Typer(no_args_is_help=True, help="Certificate authority: init, issue, revoke, serve.")
@@ -155,25 +155,12 @@ def issue(
     operator: Operator = "operator",
 ) -> None:
     """Cấp chứng thư (tạo khóa mới) / issue a certificate for a newly generated key."""
-    from lienthong.pki.keys import generate_key
 
-    try:
+    def action(service: AuthorityService, key: InMemoryKey) -> CertificateRecord:
         subject = _subject(person, agency_code, agency_name, full_name, title, citizen_id, province)
-        key = generate_key(key_type)
-        secret = _passphrase(passphrase)
-        service = _service(directory, secret)
-        try:
-            record = service.issue_for_key(
-                ca, key, subject, operator=operator, now=datetime.now(UTC)
-            )
-        finally:
-            service.close()
-        _issued(record, output, key, secret)
-    except (LienthongError, ValueError) as exc:
-        fail(
-            exc if isinstance(exc, LienthongError) else UsageError(detail=str(exc)),
-            exit_code=EXIT_INVALID,
-        )
+        return service.issue_for_key(ca, key, subject, operator=operator, now=datetime.now(UTC))
+
+    _with_new_key(directory, passphrase, key_type, output, action)
 
 
 @app.command()
@@ -187,24 +174,11 @@ def renew(
     operator: Operator = "operator",
 ) -> None:
     """Cấp lại với khóa mới / re-key: new certificate and key, the old one superseded."""
-    from lienthong.pki.keys import generate_key
 
-    try:
-        key = generate_key(key_type)
-        secret = _passphrase(passphrase)
-        service = _service(directory, secret)
-        try:
-            record = service.renew(
-                ca, _serial(serial), key, operator=operator, now=datetime.now(UTC)
-            )
-        finally:
-            service.close()
-        _issued(record, output, key, secret)
-    except (LienthongError, ValueError) as exc:
-        fail(
-            exc if isinstance(exc, LienthongError) else UsageError(detail=str(exc)),
-            exit_code=EXIT_INVALID,
-        )
+    def action(service: AuthorityService, key: InMemoryKey) -> CertificateRecord:
+        return service.renew(ca, _serial(serial), key, operator=operator, now=datetime.now(UTC))
+
+    _with_new_key(directory, passphrase, key_type, output, action)
 
 
 @app.command()
@@ -225,31 +199,45 @@ def transfer(
     operator: Operator = "operator",
 ) -> None:
     """Điều chuyển cán bộ / change of post: revoke (affiliationChanged) and issue the new title."""
-    from lienthong.pki.keys import generate_key
     from lienthong.pki.profiles import PersonSubject
 
+    def action(service: AuthorityService, key: InMemoryKey) -> CertificateRecord:
+        old = service.ca(ca).record(_serial(serial))
+        subject = _person_of(old.certificate)
+        new_subject = PersonSubject(
+            subject.full_name, title, agency_code or subject.agency_code,
+            agency_name or subject.agency_name, subject.citizen_id, subject.province,
+        )  # fmt: skip
+        return service.transfer(
+            ca, old.serial, new_subject, key, operator=operator, now=datetime.now(UTC)
+        )
+
+    _with_new_key(directory, passphrase, key_type, output, action)
+
+
+def _with_new_key(
+    directory: Path,
+    passphrase: str | None,
+    key_type: str,
+    output: Path,
+    action: Callable[[AuthorityService, InMemoryKey], CertificateRecord],
+) -> None:
+    """Generate a key, let ``action`` certify it, write both; coded errors, exit 1."""
+    from lienthong.pki.keys import generate_key
+
     try:
+        key = generate_key(key_type)
         secret = _passphrase(passphrase)
         service = _service(directory, secret)
         try:
-            old = service.ca(ca).record(_serial(serial))
-            subject = _person_of(old.certificate)
-            new_subject = PersonSubject(
-                subject.full_name, title, agency_code or subject.agency_code,
-                agency_name or subject.agency_name, subject.citizen_id, subject.province,
-            )  # fmt: skip
-            key = generate_key(key_type)
-            record = service.transfer(
-                ca, old.serial, new_subject, key, operator=operator, now=datetime.now(UTC)
-            )
+            record = action(service, key)
         finally:
             service.close()
         _issued(record, output, key, secret)
-    except (LienthongError, ValueError) as exc:
-        fail(
-            exc if isinstance(exc, LienthongError) else UsageError(detail=str(exc)),
-            exit_code=EXIT_INVALID,
-        )
+    except LienthongError as exc:
+        fail(exc, exit_code=EXIT_INVALID)
+    except ValueError as exc:  # an unknown key type
+        fail(UsageError(detail=str(exc)), exit_code=EXIT_INVALID)
 
 
 def _person_of(certificate: x509.Certificate) -> PersonSubject:
