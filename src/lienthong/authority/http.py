@@ -20,9 +20,6 @@ import binascii
 import functools
 import hmac
 import logging
-
-import anyio
-import anyio.to_thread
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -223,13 +220,7 @@ def _status_routes(
 def _caller(offload: bool) -> _Caller:
     """How services are called: in the worker threads (may block on a database), or inline."""
     if offload:
-        import os
-        limiter = anyio.CapacityLimiter(int(os.environ.get("XLIM", "4")))
-
-        async def offloaded(function: Callable[..., T], *args: Any) -> T:
-            return await anyio.to_thread.run_sync(function, *args, limiter=limiter)
-
-        return offloaded
+        return run_in_threadpool
 
     async def inline(function: Callable[..., T], *args: Any) -> T:
         return function(*args)
