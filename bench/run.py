@@ -12,11 +12,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_edxml
+import bench_pki
 
 
 def main() -> None:
     """Run the benchmarks in turn."""
     bench_edxml.main()
+    bench_pki.main()
 
 
 if __name__ == "__main__":

@@ -370,7 +370,6 @@ def serve(
             envvar="LIENTHONG_OPERATOR_TOKEN", help="Bearer token for approving requests."
         ),
     ] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Phục vụ CRL, OCSP, dấu thời gian và đăng ký / serve CRL, OCSP, timestamps, registration."""
     import uvicorn
@@ -390,7 +389,6 @@ def serve(
         host=host,
         port=port,
         log_level="warning",
-        workers=1 if workers < 1 else workers,
         lifespan="off",
         ws="none",
     )
