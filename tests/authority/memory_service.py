@@ -20,7 +20,6 @@ from datetime import datetime
 from pathlib import Path
 
 import uvicorn
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from starlette.types import ASGIApp
 
@@ -35,7 +34,8 @@ from lienthong.pki.ca import (
 )
 from lienthong.pki.keys import InMemoryKey, generate_key
 from lienthong.pki.ocsp_responder import OcspResponder
-from lienthong.pki.profiles import OrganizationSubject, PersonSubject, Profile, is_within
+from lienthong.pki.profiles import OrganizationSubject, PersonSubject, Profile
+from lienthong.pki.requests import check_request, load_csr
 from lienthong.pki.tsa import TimestampAuthority
 
 
@@ -101,14 +101,10 @@ class MemoryCaService:
         requested_by: str,
         now: datetime,
     ) -> CertificateRequest:
-        authority = self._entry(ca).ca
-        if profile not in (Profile.ORGANIZATION, Profile.PERSON):
-            raise PkiError("pki.bad_request", f"profile {profile!r}: organization or person")
-        if profile == Profile.PERSON and not (full_name and title):
-            raise PkiError("pki.bad_request", "a person certificate needs full_name and title")
-        _load_csr(csr_pem)
-        if not is_within(agency_code, authority.scope):
-            raise PkiError("pki.out_of_scope", f"{agency_code} is outside {ca}")
+        check_request(
+            self._entry(ca).ca, profile=profile, csr_pem=csr_pem, agency_code=agency_code,
+            full_name=full_name, title=title,
+        )  # fmt: skip
         with self._lock:
             request = CertificateRequest(
                 id=next(self._ids),
@@ -149,7 +145,7 @@ class MemoryCaService:
         with self._lock:
             request = self._pending(request_id)
             authority = self._entry(request.ca).ca
-            public_key = _load_csr(request.csr_pem).public_key()
+            public_key = load_csr(request.csr_pem).public_key()
             if request.profile == Profile.PERSON:
                 assert request.full_name is not None
                 assert request.title is not None
@@ -198,17 +194,6 @@ class MemoryCaService:
 
     def certificate_pem(self, ca: str, serial: int) -> bytes:
         return self._entry(ca).ca.record(serial).pem
-
-
-def _load_csr(csr_pem: str) -> x509.CertificateSigningRequest:
-    try:
-        csr = x509.load_pem_x509_csr(csr_pem.encode())
-        valid = csr.is_signature_valid
-    except (ValueError, TypeError, UnicodeError) as error:
-        raise PkiError("pki.bad_csr", f"not a PEM PKCS#10 request: {error}") from None
-    if not valid:
-        raise PkiError("pki.bad_csr", "the CSR's signature does not match its key")
-    return csr
 
 
 # --------------------------------------------------------------------------- the test PKI

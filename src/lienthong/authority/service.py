@@ -37,8 +37,8 @@ from lienthong.pki.profiles import (
     OrganizationSubject,
     PersonSubject,
     Profile,
-    is_within,
 )
+from lienthong.pki.requests import check_request, load_csr
 from lienthong.pki.tsa import TimestampAuthority
 from lienthong.store.audit import AuditLog
 from lienthong.store.certificates import CaRepository, RequestRepository, StoredRequest
@@ -270,14 +270,10 @@ class AuthorityService:
         now: datetime,
     ) -> CertificateRequest:
         """Record an online request after checking its CSR and the CA's scope."""
-        authority = self.ca(ca)
-        _load_csr(csr_pem)
-        if profile not in (Profile.ORGANIZATION, Profile.PERSON):
-            raise PkiError("pki.bad_request", f"profile {profile!r}")
-        if profile == Profile.PERSON and not (full_name and title):
-            raise PkiError("pki.bad_request", "a personal certificate needs full_name and title")
-        if not is_within(agency_code, authority.scope):
-            raise PkiError("pki.out_of_scope", f"{agency_code} is outside {ca}")
+        check_request(
+            self.ca(ca), profile=profile, csr_pem=csr_pem, agency_code=agency_code,
+            full_name=full_name, title=title,
+        )  # fmt: skip
         with self.engine.begin() as connection:
             stored = RequestRepository(connection).add(
                 ca=ca, profile=str(profile), csr_pem=csr_pem, agency_code=agency_code,
@@ -308,7 +304,7 @@ class AuthorityService:
             raise PkiError("pki.unknown_serial", f"request {request_id}")
         if pending.status != RequestStatus.PENDING:
             raise PkiError("pki.bad_state", f"request {request_id} is {pending.status}")
-        csr = _load_csr(pending.csr_pem)
+        csr = load_csr(pending.csr_pem)
         authority = self.ca(pending.ca)
         if pending.profile == Profile.PERSON:
             subject: OrganizationSubject | PersonSubject = PersonSubject(
@@ -359,16 +355,6 @@ class AuthorityService:
     def close(self) -> None:
         """Release the database."""
         self.engine.dispose()
-
-
-def _load_csr(csr_pem: str) -> x509.CertificateSigningRequest:
-    try:
-        csr = x509.load_pem_x509_csr(csr_pem.encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as exc:
-        raise PkiError("pki.bad_csr", str(exc)) from None
-    if not csr.is_signature_valid:
-        raise PkiError("pki.bad_csr", "the CSR's signature does not match its key")
-    return csr
 
 
 def _request(row: StoredRequest) -> CertificateRequest:
