@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from asn1crypto import keys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
@@ -151,8 +152,6 @@ def _issuer_hashes(
     issuer: x509.Certificate, public_der: bytes, algorithm: hashes.HashAlgorithm
 ) -> tuple[bytes, bytes]:
     # RFC 6960 §4.1.1: hash of the issuer's DN, and of its public key BIT STRING value.
-    from asn1crypto import keys
-
     key_bits = keys.PublicKeyInfo.load(public_der)["public_key"].contents[1:]
     name_digest = hashes.Hash(algorithm)
     name_digest.update(issuer.subject.public_bytes())
