@@ -62,6 +62,7 @@ WRK_SECONDS = 7
 WRK_CONNECTIONS = 64
 ISSUE_COUNT = 1_000
 ISSUE_SECONDS = 12.0
+BATCH = 100  #: requests per batch approval call
 ISSUE_CONCURRENCY = 16
 CSR_POOL = 200
 BIN = Path(sys.executable).parent  # the venv's bin: lienthong, python
@@ -88,7 +89,7 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A running ``lienthong ca serve`` (or the uvicorn fallback)."""
+    """A running ``lienthong ca serve``."""
 
     url: str
     process: subprocess.Popen[bytes]
@@ -109,29 +110,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def serve(directory: Path, workers: int, log: Path) -> Iterator[Server | str]:
-    """``lienthong ca serve DIR --workers K`` on a free port; the reason if it does not start.
-
-    If ``ca serve --workers 2`` refuses to start, the same app (``AuthorityService`` +
-    ``create_app``) is served by ``uvicorn --workers 2`` from :func:`bench_app`, to show what
-    two processes would give.
-    """
+    """``lienthong ca serve DIR --workers K`` on a free port; the reason if it does not start."""
     env = {
         **os.environ,
         "LIENTHONG_CA_PASSPHRASE": PASSPHRASE,
         "LIENTHONG_OPERATOR_TOKEN": TOKEN,
-        "LIENTHONG_BENCH_CA_DIR": str(directory),
     }
     attempts = [("ca serve", [str(BIN / "lienthong"), "ca", "serve", str(directory)])]
-    if workers > 1:
-        bench_dir = str(Path(__file__).resolve().parent)
-        attempts.append(
-            (
-                "uvicorn factory",
-                [str(BIN / "python"), "-m", "uvicorn", "--factory", "bench_pki:bench_app",
-                 "--app-dir", bench_dir, "--host", "127.0.0.1", "--log-level", "warning",
-                 "--lifespan", "off", "--ws", "none"],
-            )
-        )  # fmt: skip
     reasons: list[str] = []
     for label, command in attempts:
         port = free_port()
@@ -164,21 +149,6 @@ def serve(directory: Path, workers: int, log: Path) -> Iterator[Server | str]:
         finally:
             _stop(process)
     yield "; ".join(reasons)
-
-
-def bench_app():  # type: ignore[no-untyped-def]  # uvicorn --factory entry point
-    """The app ``lienthong ca serve`` builds, for ``uvicorn --factory --workers N``."""
-    from lienthong.authority.http import create_app
-
-    service = AuthorityService(
-        Path(os.environ["LIENTHONG_BENCH_CA_DIR"]), os.environ["LIENTHONG_CA_PASSPHRASE"]
-    )
-    return create_app(
-        service,
-        service,
-        clock=lambda: datetime.now(UTC),
-        operator_token=os.environ.get("LIENTHONG_OPERATOR_TOKEN"),
-    )
 
 
 # --------------------------------------------------------------------------- OCSP
@@ -328,8 +298,8 @@ class IssueResult:
     checked: str
 
 
-async def _issue_over_http(
-    url: str, pool: list[str], count: int, concurrency: int
+async def _issue_over_http(  # noqa: PLR0915 - one load generator, two modes
+    url: str, pool: list[str], count: int, concurrency: int, batch: int
 ) -> tuple[int, float, list, list, int, str]:
     body = {
         "ca": CA, "profile": "organization", "agency_code": AGENCY[0],
@@ -339,14 +309,16 @@ async def _issue_over_http(
     approve_ms: list[float] = []
     submit_ms: list[float] = []
     failures = 0
+    issued = 0
     next_index = 0
     last_serial = ""
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    submitted_ids: asyncio.Queue[int | None] = asyncio.Queue()
+    limits = httpx.Limits(max_connections=concurrency + 1)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         deadline = time.perf_counter() + ISSUE_SECONDS
 
         async def worker() -> None:
-            nonlocal next_index, failures, last_serial
+            nonlocal next_index, failures, last_serial, issued
             while next_index < count and time.perf_counter() < deadline:
                 index = next_index
                 next_index += 1
@@ -360,6 +332,10 @@ async def _issue_over_http(
                 if submitted.status_code != 201:
                     failures += 1
                     continue
+                submit_ms.append((approving - started) * 1e3)
+                if batch:
+                    submitted_ids.put_nowait(submitted.json()["id"])
+                    continue
                 approved = await client.post(
                     f"/v1/requests/{submitted.json()['id']}/approve", headers=operator
                 )
@@ -367,15 +343,54 @@ async def _issue_over_http(
                 if approved.status_code != 200 or approved.json()["status"] != "issued":
                     failures += 1
                     continue
-                submit_ms.append((approving - started) * 1e3)
+                issued += 1
                 approve_ms.append((done - approving) * 1e3)
                 last_serial = approved.json()["serial_hex"]
 
+        async def approver() -> None:
+            # Approves what has been submitted so far, up to ``batch`` per call, until told
+            # that submitting is over.
+            nonlocal failures, last_serial, issued
+            finished = False
+            while not finished:
+                ids = []
+                item = await submitted_ids.get()
+                while True:
+                    if item is None:
+                        finished = True
+                    else:
+                        ids.append(item)
+                    if finished or len(ids) >= batch or submitted_ids.empty():
+                        break
+                    item = submitted_ids.get_nowait()
+                if not ids:
+                    continue
+                started = time.perf_counter()
+                answer = await client.post(
+                    "/v1/requests/approve", json={"ids": ids}, headers=operator
+                )
+                approve_ms.append((time.perf_counter() - started) * 1e3)
+                if answer.status_code != 200:
+                    failures += len(ids)
+                    continue
+                for result in answer.json()["results"]:
+                    if result.get("status") == "issued":
+                        issued += 1
+                        last_serial = result["serial_hex"]
+                    else:
+                        failures += 1
+
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        if batch:
+            approving = asyncio.create_task(approver())
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            submitted_ids.put_nowait(None)
+            await approving
+        else:
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - start
         pem = (await client.get(f"/v1/certificates/{CA}/{last_serial}")).content
-    return len(approve_ms), seconds, approve_ms, submit_ms, failures, pem.decode()
+    return issued, seconds, approve_ms, submit_ms, failures, pem.decode()
 
 
 def issue_over_http(
@@ -386,11 +401,14 @@ def issue_over_http(
     *,
     count: int = ISSUE_COUNT,
     concurrency: int = ISSUE_CONCURRENCY,
+    batch: int = 0,
 ) -> IssueResult:
     """Submit and approve up to ``count`` requests (at most :data:`ISSUE_SECONDS`) from
-    ``concurrency`` clients; check the last certificate with ``openssl verify``."""
+    ``concurrency`` clients; check the last certificate with ``openssl verify``. With
+    ``batch``, the clients only submit, and one operator approves what has arrived, up to
+    ``batch`` requests per call (``POST /v1/requests/approve``)."""
     count, seconds, approve_ms, submit_ms, failures, pem = asyncio.run(
-        _issue_over_http(url, pool, count, concurrency)
+        _issue_over_http(url, pool, count, concurrency, batch)
     )
     leaf = work / "issued.pem"
     leaf.write_text(pem)
@@ -532,40 +550,43 @@ def main() -> None:
         cached, nonced = in_process_ocsp_rates(setup.directory, setup.cached, setup.nonced)
         print(f"| `AuthorityService.ocsp`, no HTTP, cache path | 1 thread | {cached:,.0f} |||||")
         print(f"| `AuthorityService.ocsp`, no HTTP, nonce | 1 thread | {nonced:,.0f} |||||")
-        issued = alone = None
-        notes = []
+        issued: dict[tuple[int, int], IssueResult] = {}
+        alone = None
         for workers in (1, 2):
             with serve(setup.directory, workers, setup.work / f"serve-{workers}.log") as server:
                 if isinstance(server, str):
                     print(f"| `ca serve` did not start: {server} | {workers} | — |||||")
                     continue
-                if server.note:
-                    notes.append(
-                        f"`ca serve --workers {workers}` failed ({server.note}); the rows marked "
-                        f"({server.label}) ran the same app with `uvicorn --factory "
-                        f"bench_pki:bench_app --workers {workers}`."
-                    )
                 load_ocsp(setup, server, workers)
+                issued[(workers, 0)] = issue_over_http(
+                    server.url, pool, setup.directory, setup.work
+                )
+                issued[(workers, BATCH)] = issue_over_http(
+                    server.url, pool, setup.directory, setup.work, batch=BATCH
+                )
                 if workers == 1:
-                    issued = issue_over_http(server.url, pool, setup.directory, setup.work)
                     alone = issue_over_http(
                         server.url, pool, setup.directory, setup.work, count=30, concurrency=1
                     )
-        for note in notes:
-            print(f"\n{note}")
         print()
         memory_rate, service_rate = in_process_issue_rates(setup.directory, pool)
         print("| issuance | issued | per s | approve p50 ms | approve p99 ms | goal |")
         print("|---|---:|---:|---:|---:|---|")
         print(f"| baseline: `issue_organization`, memory registry | | {memory_rate:,.0f} ||||")
         print(f"| `AuthorityService.submit` + `approve`, no HTTP | | {service_rate:,.0f} ||||")
-        for clients, result in ((ISSUE_CONCURRENCY, issued), (1, alone)):
+        rows = [
+            (workers, ISSUE_CONCURRENCY, batch, result)
+            for (workers, batch), result in issued.items()
+        ]
+        rows.append((1, 1, 0, alone))
+        for workers, clients, batch, result in rows:
             if result is None:
                 continue
             per_second = result.count / result.seconds
             verdict = "met" if per_second >= ISSUE_GOAL else "missed"
             print(
-                f"| HTTP submit + approve, `ca serve`, {clients} client(s) "
+                f"| HTTP submit + {f'batch approve ({batch}/call)' if batch else 'approve'}, "
+                f"`ca serve --workers {workers}`, {clients} client(s) "
                 f"({result.failures} failed, last certificate {result.checked}) | "
                 f"{result.count:,} | {per_second:,.0f} | {percentile(result.approve_ms, 50):.1f} | "
                 f"{percentile(result.approve_ms, 99):.1f} | {verdict} (≥ {ISSUE_GOAL}) |"

@@ -23,8 +23,8 @@ import uvicorn
 from cryptography.hazmat.primitives import serialization
 from starlette.types import ASGIApp
 
-from lienthong.authority.api import CertificateRequest, RequestStatus
-from lienthong.domain.errors import PkiError, StoreError
+from lienthong.authority.api import Approval, CertificateRequest, RequestStatus
+from lienthong.domain.errors import LienthongError, PkiError, StoreError
 from lienthong.pki.ca import (
     CertificateAuthority,
     MemoryRegistry,
@@ -176,6 +176,19 @@ class MemoryCaService:
             )
             self._requests[request_id] = decided
         return decided
+
+    def approve_all(
+        self, request_ids: Sequence[int], *, operator: str, now: datetime
+    ) -> Sequence[Approval]:
+        outcomes = []
+        for request_id in request_ids:
+            try:
+                decided = self.approve(request_id, operator=operator, now=now)
+            except LienthongError as error:
+                outcomes.append(Approval(request_id, error=error))
+            else:
+                outcomes.append(Approval(request_id, request=decided))
+        return outcomes
 
     def reject(
         self, request_id: int, *, operator: str, reason: str, now: datetime

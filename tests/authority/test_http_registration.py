@@ -306,3 +306,38 @@ def test_every_pki_code_has_an_explicit_status() -> None:
     assert status_for("store.conflict") == 409
     assert status_for("edxml.not_xml") == 400
     assert status_for("lienthong.error") == 500
+
+
+def test_a_batch_approval_issues_each_request_and_reports_each_refusal(
+    client: httpx.Client,
+) -> None:
+    first, second = submit(client), submit(client)
+    client.post(f"/v1/requests/{second['id']}/approve", headers=OPERATOR)
+
+    answer = client.post(
+        "/v1/requests/approve", json={"ids": [first["id"], second["id"], 999_999]}, headers=OPERATOR
+    )
+
+    assert answer.status_code == 200, answer.text
+    issued, already, unknown = answer.json()["results"]
+    assert issued["id"] == first["id"]
+    assert issued["status"] == "issued"
+    assert int(issued["serial_hex"], 16) == issued["serial"]
+    assert already == {"id": second["id"], "problem": already["problem"]}
+    assert already["problem"]["code"] == "pki.bad_state"
+    assert unknown["problem"]["code"] == "store.not_found"
+    assert unknown["problem"]["message_vi"]
+
+
+def test_a_batch_approval_needs_the_operator_and_a_bounded_list(client: httpx.Client) -> None:
+    assert_problem(client.post("/v1/requests/approve", json={"ids": [1]}), 401, "http.unauthorized")
+    assert_problem(
+        client.post("/v1/requests/approve", json={"ids": []}, headers=OPERATOR),
+        400,
+        "usage.bad_argument",
+    )
+    assert_problem(
+        client.post("/v1/requests/approve", json={"ids": list(range(1, 1002))}, headers=OPERATOR),
+        400,
+        "usage.bad_argument",
+    )

@@ -749,10 +749,14 @@ def test_concurrent_appenders_never_fork_the_chain(committing_engine: Engine) ->
     assert written == {
         (f"worker-{worker}", index) for worker in range(workers) for index in range(per_worker)
     }
-    # The appenders really interleaved; otherwise this test proves little.
-    actors = [entry.actor for entry in entries]
-    switches = sum(1 for a, b in itertools.pairwise(actors) if a != b)
-    assert switches > workers
+    # The appenders really interleaved; otherwise this test proves little. Checked on
+    # PostgreSQL only: on SQLite the waiters sleep in the busy handler (steps up to 100 ms)
+    # while the thread that just committed takes the lock again at once, so one worker may
+    # run all its appends in a row (seen on a loaded machine); the chain checks above hold.
+    if committing_engine.dialect.name == "postgresql":
+        actors = [entry.actor for entry in entries]
+        switches = sum(1 for a, b in itertools.pairwise(actors) if a != b)
+        assert switches > workers
 
 
 # --------------------------------------------------------------------------- migration

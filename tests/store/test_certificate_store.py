@@ -498,3 +498,34 @@ def test_crl_numbers_stay_unique_under_concurrent_callers(own_engine: Engine) ->
     results = _race(own_engine, lambda c: CertificateRepository(c).next_crl_number("root"), n=4)
 
     assert sorted(results) == [1, 2, 3, 4]  # type: ignore[type-var]
+
+
+# --------------------------------------------------------------------------- status reads
+
+
+def test_states_reads_only_the_status_of_the_serials_asked(certs: CertificateRepository) -> None:
+    certs.add(_certificate(BIG_SERIAL))
+    certs.add(_certificate(7))
+    certs.update_status(
+        "root", 7, status="revoked", revoked_at=NOW, reason="keyCompromise", replaced_by=None
+    )
+
+    states = certs.states("root", [BIG_SERIAL, 7, 8])
+
+    assert set(states) == {BIG_SERIAL, 7}
+    assert states[BIG_SERIAL].status == "good"
+    assert states[BIG_SERIAL].revoked_at is None
+    assert states[7].status == "revoked"
+    assert states[7].revoked_at == NOW
+    assert states[7].reason == "keyCompromise"
+    assert certs.states("another-ca", [7]) == {}
+
+
+def test_states_of_serials_no_certificate_can_have_are_not_found(
+    certs: CertificateRepository,
+) -> None:
+    certs.add(_certificate(7))
+
+    # Anyone may ask an OCSP responder about any number; these cannot be stored at all.
+    assert certs.states("root", [0, -7, 2**170]) == {}
+    assert set(certs.states("root", [2**170, 7])) == {7}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from lienthong.store.engine import (
     create_engine,
     database_url,
     redact,
+    write_transaction,
 )
 from lienthong.store.schema import agencies
 
@@ -261,3 +263,50 @@ def test_a_rolled_back_savepoint_keeps_the_outer_transaction(engine: Engine) -> 
 
     assert "probe.kept" in codes
     assert "probe.undone" not in codes
+
+
+@pytest.mark.integration
+def test_a_sqlite_write_transaction_holds_the_write_lock_from_its_start(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "lock.db"
+    engine = create_engine(f"sqlite:///{path}")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+        with write_transaction(engine) as connection:
+            connection.execute(sa.text("SELECT count(*) FROM t")).scalar_one()
+            # Only read so far, yet no one else may start writing: the transaction may now
+            # write without meeting "database is locked" after another writer's commit.
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t VALUES (2)")
+        other.execute("COMMIT")
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 2
+    finally:
+        other.close()
+        engine.dispose()
+
+
+@pytest.mark.integration
+def test_a_write_transaction_rolls_back_on_an_exception(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE IF NOT EXISTS wt (x INTEGER)"))
+        connection.execute(sa.text("DELETE FROM wt"))
+
+    def fail_after_writing() -> None:
+        with write_transaction(engine) as connection:
+            connection.execute(sa.text("INSERT INTO wt VALUES (1)"))
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        fail_after_writing()
+    with write_transaction(engine) as connection:
+        connection.execute(sa.text("INSERT INTO wt VALUES (2)"))
+    with engine.begin() as connection:
+        assert connection.execute(sa.text("SELECT x FROM wt")).scalars().all() == [2]
+        connection.execute(sa.text("DROP TABLE wt"))

@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from lienthong.domain.errors import LienthongError
+
 
 class RequestStatus(StrEnum):
     """Where a certificate request stands (yêu cầu cấp chứng thư)."""
@@ -42,6 +44,19 @@ class CertificateRequest:
     decided_at: datetime | None = None
     reason: str | None = None  #: why it was rejected
     serial: int | None = None  #: the certificate issued for it
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """The outcome for one request of a batch approval: decided, or refused with a code."""
+
+    request_id: int
+    request: CertificateRequest | None = None  #: the issued request, with its serial
+    error: LienthongError | None = None  #: why this one was not issued (the others may be)
+
+
+#: Most requests one batch approval may decide (one transaction, one HTTP call).
+MAX_BATCH_APPROVALS = 1000
 
 
 class StatusService(Protocol):
@@ -98,6 +113,12 @@ class RegistrationService(Protocol):
 
     def approve(self, request_id: int, *, operator: str, now: datetime) -> CertificateRequest:
         """Issue the certificate; the returned request carries its serial."""
+        ...
+
+    def approve_all(
+        self, request_ids: Sequence[int], *, operator: str, now: datetime
+    ) -> Sequence[Approval]:
+        """Approve many requests at once, in order; one refused does not stop the others."""
         ...
 
     def reject(

@@ -39,6 +39,8 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from lienthong.authority.api import (
+    MAX_BATCH_APPROVALS,
+    Approval,
     CertificateRequest,
     RegistrationService,
     RequestStatus,
@@ -47,6 +49,7 @@ from lienthong.authority.api import (
 from lienthong.authority.problems import (
     http_problem,
     http_problem_for_status,
+    problem_body,
     problem_response,
 )
 from lienthong.domain.errors import LienthongError, UsageError
@@ -246,6 +249,14 @@ class SubmitBody(BaseModel):
     )
 
 
+class ApproveAllBody(BaseModel):
+    """Requests to approve in one call."""
+
+    ids: list[int] = Field(
+        min_length=1, max_length=MAX_BATCH_APPROVALS, description="Request ids, in order"
+    )
+
+
 class RejectBody(BaseModel):
     """Why a request is refused."""
 
@@ -263,16 +274,22 @@ def request_json(request: CertificateRequest) -> dict[str, object]:
     return data
 
 
-def _registration_app(
-    registration: RegistrationService | None,
-    clock: Callable[[], datetime],
-    operator_token: str | None,
-) -> FastAPI:
-    api = FastAPI(
-        title="lienthong CA registration",
-        version="1",
-        description="Online certificate requests (đăng ký trực tuyến) and their approval.",
-    )
+def _approval_json(outcome: Approval) -> dict[str, object]:
+    if outcome.request is not None:
+        return request_json(outcome.request)
+    error = outcome.error
+    assert error is not None
+    return {
+        "id": outcome.request_id,
+        "problem": problem_body(
+            error.code, message_vi=error.message_vi, message_en=error.message_en,
+            detail=error.detail,
+        ),
+    }  # fmt: skip
+
+
+def _problem_handlers(api: FastAPI) -> None:
+    """Every error of the registration API as problem+json."""
 
     @api.exception_handler(LienthongError)
     async def coded(_: Request, error: Exception) -> Response:
@@ -292,6 +309,20 @@ def _registration_app(
     async def http_error(_: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
         return http_problem_for_status(error.status_code)
+
+
+def _registration_app(
+    registration: RegistrationService | None,
+    clock: Callable[[], datetime],
+    operator_token: str | None,
+) -> FastAPI:
+    api = FastAPI(
+        title="lienthong CA registration",
+        version="1",
+        description="Online certificate requests (đăng ký trực tuyến) and their approval.",
+    )
+
+    _problem_handlers(api)
 
     if registration is None:
         return api
@@ -350,6 +381,21 @@ def _registration_app(
             return who
         found = await run_in_threadpool(functools.partial(service.requests, ca=ca, status=status))
         return JSONResponse([request_json(r) for r in found])
+
+    @api.post("/v1/requests/approve", tags=["requests"], response_model=None)
+    async def approve_all(body: ApproveAllBody, request: Request) -> Response:
+        """Issue the certificates of many requests in one transaction (operator only).
+
+        Always 200 when the call itself is allowed: each result is the issued request, or a
+        problem object for a request that could not be issued.
+        """
+        who = operator(request)
+        if isinstance(who, Response):
+            return who
+        outcomes = await run_in_threadpool(
+            functools.partial(service.approve_all, body.ids, operator=who, now=clock())
+        )
+        return JSONResponse({"results": [_approval_json(outcome) for outcome in outcomes]})
 
     @api.post("/v1/requests/{request_id}/approve", tags=["requests"], response_model=None)
     async def approve(request_id: int, request: Request) -> Response:

@@ -18,11 +18,16 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from lienthong.authority.api import CertificateRequest, RequestStatus
+from lienthong.authority.api import (
+    MAX_BATCH_APPROVALS,
+    Approval,
+    CertificateRequest,
+    RequestStatus,
+)
 from lienthong.authority.registry import StoreRegistry
-from lienthong.domain.errors import PkiError
+from lienthong.domain.errors import LienthongError, PkiError, StoreError
 from lienthong.pki.ca import (
     CertificateAuthority,
     CertificateRecord,
@@ -43,6 +48,7 @@ from lienthong.pki.tsa import TimestampAuthority
 from lienthong.store.audit import AuditLog
 from lienthong.store.certificates import CaRepository, RequestRepository, StoredRequest
 from lienthong.store.engine import create_engine
+from lienthong.store.group_commit import GroupCommitter
 from lienthong.store.migrate import upgrade
 
 #: Name of the database file inside a CA directory.
@@ -88,6 +94,8 @@ class AuthorityService:
         self._crl_cache: dict[str, tuple[datetime, bytes]] = {}
         self._lock = threading.Lock()
         self._load()
+        #: Registration writes (submit, approve) from concurrent requests share commits.
+        self.writer = GroupCommitter(self.engine, on_connection=self.registry.bind)
 
     # -- loading ----------------------------------------------------------------------------
     def _key(self, relative: str) -> SigningKey:
@@ -169,33 +177,38 @@ class AuthorityService:
             raise PkiError("pki.unknown_ca", ca)
         return tsa.respond(request_der, now=now, serial=secrets.randbits(63) | 1)
 
-    # -- operations (each recorded in the audit log) ------------------------------------------
-    def _audit(
-        self, actor: str, action: str, subject: str, details: Mapping[str, object], now: datetime
-    ) -> None:
-        with self.engine.begin() as connection:
-            AuditLog(connection).append(
-                actor=actor, action=action, subject=subject, details=details, at=now
-            )
-
+    # -- operations (each recorded in the audit log, in the same transaction) -----------------
     def revoke(
         self, ca: str, serial: int, reason: x509.ReasonFlags, *, operator: str, now: datetime
     ) -> CertificateRecord:
         """Revoke with an RFC 5280 reason."""
-        record = self.ca(ca).revoke(serial, reason, now=now)
-        self._audit(operator, "ca.revoke", f"{ca}:{serial:x}", {"reason": reason.value}, now)
+        authority = self.ca(ca)
+        with self.registry.transaction() as connection:
+            record = authority.revoke(serial, reason, now=now)
+            _audit(
+                connection,
+                operator,
+                "ca.revoke",
+                f"{ca}:{serial:x}",
+                {"reason": reason.value},
+                now=now,
+            )
         return record
 
     def suspend(self, ca: str, serial: int, *, operator: str, now: datetime) -> CertificateRecord:
         """Put a certificate on hold."""
-        record = self.ca(ca).suspend(serial, now=now)
-        self._audit(operator, "ca.suspend", f"{ca}:{serial:x}", {}, now)
+        authority = self.ca(ca)
+        with self.registry.transaction() as connection:
+            record = authority.suspend(serial, now=now)
+            _audit(connection, operator, "ca.suspend", f"{ca}:{serial:x}", {}, now=now)
         return record
 
     def resume(self, ca: str, serial: int, *, operator: str, now: datetime) -> CertificateRecord:
         """Lift a hold."""
-        record = self.ca(ca).resume(serial)
-        self._audit(operator, "ca.resume", f"{ca}:{serial:x}", {}, now)
+        authority = self.ca(ca)
+        with self.registry.transaction() as connection:
+            record = authority.resume(serial)
+            _audit(connection, operator, "ca.resume", f"{ca}:{serial:x}", {}, now=now)
         return record
 
     def issue_for_key(
@@ -209,17 +222,19 @@ class AuthorityService:
     ) -> CertificateRecord:
         """Issue an organisation or personal certificate for a key the caller holds."""
         authority = self.ca(ca)
-        if isinstance(subject, PersonSubject):
-            record = authority.issue_person(public_key.public_key(), subject, now=now)
-        else:
-            record = authority.issue_organization(public_key.public_key(), subject, now=now)
-        self._audit(
-            operator,
-            "ca.issue",
-            f"{ca}:{record.serial:x}",
-            {"subject": record.subject, "profile": record.profile.value},
-            now,
-        )
+        with self.registry.transaction() as connection:
+            if isinstance(subject, PersonSubject):
+                record = authority.issue_person(public_key.public_key(), subject, now=now)
+            else:
+                record = authority.issue_organization(public_key.public_key(), subject, now=now)
+            _audit(
+                connection,
+                operator,
+                "ca.issue",
+                f"{ca}:{record.serial:x}",
+                {"subject": record.subject, "profile": record.profile.value},
+                now=now,
+            )
         return record
 
     def transfer(
@@ -233,24 +248,34 @@ class AuthorityService:
         now: datetime,
     ) -> CertificateRecord:
         """Change of post: revoke (affiliationChanged) and issue the new title, in one step."""
-        record = self.ca(ca).transfer(serial, subject, public_key.public_key(), now=now)
-        self._audit(
-            operator,
-            "ca.transfer",
-            f"{ca}:{serial:x}",
-            {"new_serial": f"{record.serial:x}", "title": subject.title},
-            now,
-        )
+        authority = self.ca(ca)
+        with self.registry.transaction() as connection:
+            record = authority.transfer(serial, subject, public_key.public_key(), now=now)
+            _audit(
+                connection,
+                operator,
+                "ca.transfer",
+                f"{ca}:{serial:x}",
+                {"new_serial": f"{record.serial:x}", "title": subject.title},
+                now=now,
+            )
         return record
 
     def renew(
         self, ca: str, serial: int, public_key: InMemoryKey, *, operator: str, now: datetime
     ) -> CertificateRecord:
         """Re-key: a new certificate for a new key, the old one superseded."""
-        record = self.ca(ca).renew(serial, public_key.public_key(), now=now)
-        self._audit(
-            operator, "ca.renew", f"{ca}:{serial:x}", {"new_serial": f"{record.serial:x}"}, now
-        )
+        authority = self.ca(ca)
+        with self.registry.transaction() as connection:
+            record = authority.renew(serial, public_key.public_key(), now=now)
+            _audit(
+                connection,
+                operator,
+                "ca.renew",
+                f"{ca}:{serial:x}",
+                {"new_serial": f"{record.serial:x}"},
+                now=now,
+            )
         return record
 
     # -- RegistrationService ------------------------------------------------------------------
@@ -274,7 +299,8 @@ class AuthorityService:
             self.ca(ca), profile=profile, csr_pem=csr_pem, agency_code=agency_code,
             full_name=full_name, title=title,
         )  # fmt: skip
-        with self.engine.begin() as connection:
+
+        def record(connection: Connection) -> StoredRequest:
             stored = RequestRepository(connection).add(
                 ca=ca, profile=str(profile), csr_pem=csr_pem, agency_code=agency_code,
                 agency_name=agency_name, full_name=full_name, title=title, citizen_id=citizen_id,
@@ -284,7 +310,9 @@ class AuthorityService:
                 actor=requested_by, action="ca.request", subject=f"{ca}:request:{stored.id}",
                 details={"agency_code": agency_code, "profile": str(profile)}, at=now,
             )  # fmt: skip
-        return _request(stored)
+            return stored
+
+        return _request(self.writer.run(record))
 
     def requests(
         self, *, ca: str | None = None, status: RequestStatus | None = None
@@ -297,45 +325,82 @@ class AuthorityService:
         return [_request(row) for row in rows]
 
     def approve(self, request_id: int, *, operator: str, now: datetime) -> CertificateRequest:
-        """Issue the certificate of a pending request (the turnaround the 2019 report asked for)."""
-        with self.engine.connect() as connection:
-            pending = RequestRepository(connection).get(request_id)
+        """Issue the certificate of a pending request (the turnaround the 2019 report asked for).
+
+        One transaction: the request is claimed (pending → issued), the certificate recorded
+        and the audit entry appended together, or nothing is. The CSR's signature was checked
+        when the request was submitted; here it is only parsed. Concurrent approvals share
+        one commit (:class:`~lienthong.store.group_commit.GroupCommitter`).
+        """
+        decided = self.writer.run(
+            lambda connection: self._approve_in(connection, request_id, operator, now)
+        )
+        return _request(decided)
+
+    def _approve_in(
+        self, connection: Connection, request_id: int, operator: str, now: datetime
+    ) -> StoredRequest:
+        requests = RequestRepository(connection)
+        pending = requests.get(request_id)
         if pending is None:
-            raise PkiError("pki.unknown_serial", f"request {request_id}")
+            raise StoreError("store.not_found", f"request {request_id}")
         if pending.status != RequestStatus.PENDING:
             raise PkiError("pki.bad_state", f"request {request_id} is {pending.status}")
-        csr = load_csr(pending.csr_pem)
+        record = self._issue_requested(pending, now)
+        decided = requests.decide(
+            request_id, status="issued", decided_by=operator, decided_at=now, serial=record.serial
+        )
+        _audit(
+            connection, operator, "ca.issue", f"{pending.ca}:{record.serial:x}",
+            {"request": request_id, "subject": record.subject}, now=now,
+        )  # fmt: skip
+        return decided
+
+    def approve_all(
+        self, request_ids: Sequence[int], *, operator: str, now: datetime
+    ) -> Sequence[Approval]:
+        """Approve many requests in one transaction: one commit and one write lock for all.
+
+        A request that cannot be issued (unknown, already decided, no longer in scope) gets
+        its error in the result and changes nothing; the others are issued. Each issuance
+        still gets its own audit entry.
+        """
+        if len(request_ids) > MAX_BATCH_APPROVALS:
+            raise PkiError("pki.bad_request", f"at most {MAX_BATCH_APPROVALS} requests per batch")
+
+        def approve_each(connection: Connection) -> list[Approval]:
+            outcomes: list[Approval] = []
+            for request_id in request_ids:
+                try:
+                    with connection.begin_nested():
+                        decided = self._approve_in(connection, request_id, operator, now)
+                except LienthongError as refused:  # its writes are undone, the others go on
+                    outcomes.append(Approval(request_id, error=refused))
+                else:
+                    outcomes.append(Approval(request_id, request=_request(decided)))
+            return outcomes
+
+        return self.writer.run(approve_each)
+
+    def _issue_requested(self, pending: StoredRequest, now: datetime) -> CertificateRecord:
+        public_key = load_csr(pending.csr_pem, verify=False).public_key()
         authority = self.ca(pending.ca)
         if pending.profile == Profile.PERSON:
-            subject: OrganizationSubject | PersonSubject = PersonSubject(
+            person = PersonSubject(
                 pending.full_name or "", pending.title or "", pending.agency_code,
                 pending.agency_name, pending.citizen_id, pending.province,
             )  # fmt: skip
-            record = authority.issue_person(csr.public_key(), subject, now=now)  # type: ignore[arg-type]
-        else:
-            subject = OrganizationSubject(
-                pending.agency_code, pending.agency_name, pending.province
-            )
-            record = authority.issue_organization(csr.public_key(), subject, now=now)  # type: ignore[arg-type]
-        with self.engine.begin() as connection:
-            decided = RequestRepository(connection).decide(
-                request_id,
-                status="issued",
-                decided_by=operator,
-                decided_at=now,
-                serial=record.serial,
-            )
-            AuditLog(connection).append(
-                actor=operator, action="ca.issue", subject=f"{pending.ca}:{record.serial:x}",
-                details={"request": request_id, "subject": record.subject}, at=now,
-            )  # fmt: skip
-        return _request(decided)
+            return authority.issue_person(public_key, person, now=now)  # type: ignore[arg-type]
+        organization = OrganizationSubject(
+            pending.agency_code, pending.agency_name, pending.province
+        )
+        return authority.issue_organization(public_key, organization, now=now)  # type: ignore[arg-type]
 
     def reject(
         self, request_id: int, *, operator: str, reason: str, now: datetime
     ) -> CertificateRequest:
         """Refuse a pending request."""
-        with self.engine.begin() as connection:
+        with self.registry.transaction() as connection:
             decided = RequestRepository(connection).decide(
                 request_id, status="rejected", decided_by=operator, decided_at=now, reason=reason
             )
@@ -353,8 +418,24 @@ class AuthorityService:
         return record.pem
 
     def close(self) -> None:
-        """Release the database."""
+        """Release the database (after the queued writes are done)."""
+        self.writer.close()
+        self.registry.close()
         self.engine.dispose()
+
+
+def _audit(
+    connection: Connection,
+    actor: str,
+    action: str,
+    subject: str,
+    details: Mapping[str, object],
+    *,
+    now: datetime,
+) -> None:
+    AuditLog(connection).append(
+        actor=actor, action=action, subject=subject, details=details, at=now
+    )
 
 
 def _request(row: StoredRequest) -> CertificateRequest:

@@ -363,6 +363,9 @@ def serve(
     directory: Directory,
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1.")] = 8088,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (one per core is best).")
+    ] = 1,
     passphrase: Passphrase = None,
     operator_token: Annotated[
         str | None,
@@ -372,25 +375,40 @@ def serve(
     ] = None,
 ) -> None:
     """Phục vụ CRL, OCSP, dấu thời gian và đăng ký / serve CRL, OCSP, timestamps, registration."""
+    import os
+
     import uvicorn
 
-    from lienthong.authority.http import create_app
+    from lienthong.authority import asgi
 
     try:
-        service = _service(directory, passphrase)
+        secret = _passphrase(passphrase)
+        service = _service(directory, secret)
     except LienthongError as exc:
         fail(exc, exit_code=EXIT_INVALID)
-    app_ = create_app(
-        service, service, clock=lambda: datetime.now(UTC), operator_token=operator_token
+    names = ", ".join(service.ca_names())
+    out.print(
+        f"lienthong CA: http://{host}:{port}/ (CAs: {names}; "
+        f"{workers} tiến trình / worker process{'es' if workers > 1 else ''})"
     )
-    out.print(f"lienthong CA: http://{host}:{port}/ (CAs: {', '.join(service.ca_names())})")
+    options: dict[str, object] = {
+        "host": host, "port": port, "log_level": "warning", "lifespan": "off", "ws": "none",
+    }  # fmt: skip
+    if workers == 1:
+        uvicorn.run(asgi.build_app(service, operator_token), **options)  # type: ignore[arg-type]
+        return
+    # Each worker process imports the app and loads the CA itself (the keys were checked
+    # above with this passphrase, so a worker cannot fail on them); settings go by environment.
+    service.close()
+    os.environ[asgi.CA_DIR_ENV] = str(directory.resolve())
+    os.environ[asgi.PASSPHRASE_ENV] = secret
+    if operator_token:
+        os.environ[asgi.OPERATOR_TOKEN_ENV] = operator_token
     uvicorn.run(
-        app_,
-        host=host,
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        ws="none",
+        "lienthong.authority.asgi:app_from_environment",
+        factory=True,
+        workers=workers,
+        **options,  # type: ignore[arg-type]
     )
 
 

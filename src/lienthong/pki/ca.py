@@ -10,7 +10,7 @@ A :class:`CertificateAuthority` holds its certificate and signing key (loaded on
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -73,6 +73,15 @@ class CertificateRecord:
         return x509.load_pem_x509_certificate(self.pem)
 
 
+@dataclass(frozen=True, slots=True)
+class CertState:
+    """Only the status of a certificate: what an OCSP answer needs, cheap to read."""
+
+    status: CertStatus
+    revoked_at: datetime | None = None
+    reason: x509.ReasonFlags | None = None
+
+
 class CertificateRegistry(Protocol):
     """Where a CA keeps its records (in memory for tests and demos, the store in service)."""
 
@@ -82,6 +91,10 @@ class CertificateRegistry(Protocol):
 
     def get(self, issuer: str, serial: int) -> CertificateRecord | None:
         """The record of ``serial`` issued by ``issuer``, if any."""
+        ...
+
+    def states(self, issuer: str, serials: Iterable[int]) -> Mapping[int, CertState]:
+        """The status of each of ``serials`` issued by ``issuer`` that exists (one lookup)."""
         ...
 
     def update(self, record: CertificateRecord) -> None:
@@ -113,6 +126,15 @@ class MemoryRegistry:
     def get(self, issuer: str, serial: int) -> CertificateRecord | None:
         """The record, if any."""
         return self.records.get((issuer, serial))
+
+    def states(self, issuer: str, serials: Iterable[int]) -> Mapping[int, CertState]:
+        """The status of each of ``serials`` that exists."""
+        found = {}
+        for serial in serials:
+            record = self.records.get((issuer, serial))
+            if record is not None:
+                found[serial] = CertState(record.status, record.revoked_at, record.reason)
+        return found
 
     def update(self, record: CertificateRecord) -> None:
         """Replace the record."""
@@ -528,6 +550,7 @@ def ca_subject(common_name: str, *, province: str | None = None) -> x509.Name:
 
 
 __all__ = [
+    "CertState",
     "CertStatus",
     "CertificateAuthority",
     "CertificateRecord",

@@ -2,7 +2,8 @@
 
 Responses are signed by a delegated responder certificate (EKU OCSPSigning, ocsp-nocheck).
 A response without a nonce is cached and served again until it nears its ``nextUpdate`` or
-the certificate's status changes, so most requests cost a registry lookup and no signature;
+the certificate's status changes, so most requests cost one status lookup (of the requested
+certificate and of the responder's own, together) and no signature;
 a request with a nonce gets a freshly signed response echoing it (RFC 8954).
 """
 
@@ -18,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from lienthong.pki.ca import CertificateAuthority, CertificateRecord, CertStatus
+from lienthong.pki.ca import CertificateAuthority, CertState, CertStatus
 from lienthong.pki.keys import SigningKey
 
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
@@ -84,15 +85,17 @@ class OcspResponder:
         if self._issuer_hashes.get(algorithm.name) != (name_hash, key_hash):
             # Not about this CA (or a forged issuer): we are not authoritative for it.
             return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
-        signer = self.ca.registry.get(self.ca.name, self._signer_serial)
-        if signer is not None and signer.status is not CertStatus.GOOD:
-            # Our own responder certificate is revoked or held: sign nothing with it.
-            return _unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
         try:
             nonce = request.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
         except x509.ExtensionNotFound:
             nonce = None
-        record = self.ca.registry.get(self.ca.name, serial)
+        # One lookup for both: our own responder certificate, and the one asked about.
+        states = self.ca.registry.states(self.ca.name, {self._signer_serial, serial})
+        signer = states.get(self._signer_serial)
+        if signer is not None and signer.status is not CertStatus.GOOD:
+            # Our own responder certificate is revoked or held: sign nothing with it.
+            return _unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
+        record = states.get(serial)
         state = _state(record)
         key = (serial, algorithm.name)
         if nonce is None:
@@ -108,7 +111,7 @@ class OcspResponder:
 
     def _sign(  # noqa: PLR0917 - private, called once, mirrors add_response_by_hash
         self,
-        record: CertificateRecord | None,
+        record: CertState | None,
         serial: int,
         algorithm: hashes.HashAlgorithm,
         name_hash: bytes,
@@ -160,7 +163,7 @@ def _issuer_hashes(
     return name_digest.finalize(), key_digest.finalize()
 
 
-def _state(record: CertificateRecord | None) -> tuple[object, ...]:
+def _state(record: CertState | None) -> tuple[object, ...]:
     if record is None:
         return ("unknown",)
     return (record.status, record.revoked_at, record.reason)

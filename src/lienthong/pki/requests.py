@@ -14,11 +14,15 @@ from lienthong.pki.ca import CertificateAuthority
 from lienthong.pki.profiles import Profile, is_within
 
 
-def load_csr(csr_pem: str) -> x509.CertificateSigningRequest:
-    """Read a PEM PKCS#10 request; ``pki.bad_csr`` if malformed or not self-signed correctly."""
+def load_csr(csr_pem: str, *, verify: bool = True) -> x509.CertificateSigningRequest:
+    """Read a PEM PKCS#10 request; ``pki.bad_csr`` if malformed or not self-signed correctly.
+
+    ``verify=False`` skips the self-signature check, for a request already checked when it
+    was received and kept since in our own database.
+    """
     try:
         csr = x509.load_pem_x509_csr(csr_pem.encode("ascii"))
-        valid = csr.is_signature_valid
+        valid = csr.is_signature_valid if verify else True
     except (ValueError, TypeError, UnicodeError) as exc:
         raise PkiError("pki.bad_csr", f"not a PEM PKCS#10 request: {exc}") from None
     if not valid:

@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lienthong.domain.errors import StoreError, UsageError
 from lienthong.store.blobs import is_sha256
+from lienthong.store.engine import statement_scope
 from lienthong.store.schema import audit_log
 
 #: The ``prev_hash`` of the first entry: 64 zeros.
@@ -249,7 +250,7 @@ class AuditLog:
             "hash": digest,
         }
         try:
-            with self._conn.begin_nested():
+            with statement_scope(self._conn):
                 self._conn.execute(_INSERT, values)
         except IntegrityError as exc:
             # Only possible if the lock did not serialise us (a REPEATABLE READ snapshot taken

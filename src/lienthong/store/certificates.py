@@ -2,16 +2,17 @@
 revocation state, CRL numbers, and online certificate requests.
 
 Repositories over a SQLAlchemy Core ``Connection``, like :mod:`lienthong.store.repositories`:
-they never commit, run writes a constraint may refuse in a SAVEPOINT, and return plain frozen
-dataclasses. The PKI's own types (``CertificateRecord``, ``ReasonFlags``) stay in
-``lienthong.pki``; an adapter there converts. Serial numbers are Python ``int`` of up to 160
-bits, stored exactly (see :class:`~lienthong.store.schema.SerialNumber`).
+they never commit, run writes a constraint may refuse in a statement scope (a SAVEPOINT on
+PostgreSQL), and return plain frozen dataclasses. The PKI's own types (``CertificateRecord``,
+``ReasonFlags``) stay in ``lienthong.pki``; an adapter there converts. Serial numbers are
+Python ``int`` of up to 160 bits, stored exactly
+(see :class:`~lienthong.store.schema.SerialNumber`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from lienthong.domain.errors import StoreError, UsageError
+from lienthong.store.engine import statement_scope
 from lienthong.store.repositories import _integrity_code, _require_aware
 from lienthong.store.schema import (
     CERTIFICATE_STATUSES,
@@ -67,6 +69,24 @@ class StoredCertificate:
     reason: str | None  #: RFC 5280 reason as ``cryptography.x509.ReasonFlags`` values spell it
     replaced_by: int | None  #: serial (same issuer) of the renewal or transfer that followed
     issued_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """Only the status columns of a certificate."""
+
+    status: str
+    revoked_at: datetime | None
+    reason: str | None
+
+
+#: One compiled statement, reused: the responder's per-request read.
+_STATES = sa.select(
+    certificates.c.serial, certificates.c.status, certificates.c.revoked_at, certificates.c.reason
+).where(
+    certificates.c.issuer == sa.bindparam("issuer"),
+    certificates.c.serial.in_(sa.bindparam("serials", expanding=True)),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +208,21 @@ class CertificateRepository:
         )
         return None if row is None else _certificate(row)
 
+    def states(self, issuer: str, serials: Sequence[int]) -> dict[int, StoredState]:
+        """Status, revocation time and reason of each of ``serials`` that ``issuer`` issued.
+
+        One small SELECT of three columns (no PEM): what the OCSP responder reads per request.
+        A serial that no certificate can have (zero, negative, longer than 20 octets: anyone
+        may ask about one) is simply not found.
+        """
+        storable = [serial for serial in serials if 0 < serial < 10**SERIAL_DIGITS]
+        if not storable:
+            return {}
+        rows = self._conn.execute(_STATES, {"issuer": issuer, "serials": storable}).all()
+        return {
+            int(row.serial): StoredState(row.status, row.revoked_at, row.reason) for row in rows
+        }
+
     def update_status(
         self,
         issuer: str,
@@ -295,14 +330,10 @@ class RequestRepository:
             "requested_at": requested_at,
             "status": "pending",
         }
-        statement = (
-            sa.insert(certificate_requests).values(values).returning(certificate_requests.c.id)
-        )
+        statement = sa.insert(certificate_requests).values(values).returning(certificate_requests)
         with _refusals(self._conn, f"request to CA {ca}"):
-            request_id = int(self._conn.execute(statement).scalar_one())
-        found = self.get(request_id)
-        assert found is not None
-        return found
+            row = self._conn.execute(statement).mappings().one()
+        return _request(row)
 
     def get(self, request_id: int) -> StoredRequest | None:
         """The request ``request_id``, or ``None``."""
@@ -365,13 +396,13 @@ class RequestRepository:
             )
         )
         with _refusals(self._conn, f"request {request_id}"):
-            updated = self._conn.execute(statement).rowcount
+            row = self._conn.execute(statement.returning(certificate_requests)).mappings().first()
+        if row is not None:
+            return _request(row)
         found = self.get(request_id)
         if found is None:
             raise StoreError("store.not_found", f"request {request_id}")
-        if updated == 0:
-            raise StoreError("store.conflict", f"request {request_id} is already {found.status}")
-        return found
+        raise StoreError("store.conflict", f"request {request_id} is already {found.status}")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -379,13 +410,15 @@ class RequestRepository:
 
 @contextlib.contextmanager
 def _refusals(connection: Connection, what: str) -> Iterator[None]:
-    """Run the block in a SAVEPOINT; a key refusal becomes ``store.conflict``/``bad_reference``.
+    """Run the block in a statement scope; a key refusal becomes ``store.conflict`` or
+    ``store.bad_reference``.
 
-    The SAVEPOINT keeps the caller's transaction usable after a refusal (PostgreSQL would abort
-    it otherwise). Other integrity errors (a CHECK constraint) are bugs and go up untranslated.
+    The scope (a SAVEPOINT on PostgreSQL, which would abort the transaction otherwise) keeps
+    the caller's transaction usable after a refusal. Other integrity errors (a CHECK
+    constraint) are bugs and go up untranslated.
     """
     try:
-        with connection.begin_nested():
+        with statement_scope(connection):
             yield
     except IntegrityError as exc:
         code = _integrity_code(exc)

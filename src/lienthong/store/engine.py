@@ -7,9 +7,12 @@ decided here, once, so that business code never asks which database it is talkin
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import warnings
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -164,9 +167,66 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
-    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+    options = connection.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
         return
-    connection.exec_driver_sql("BEGIN")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_SQLITE_IMMEDIATE) else "BEGIN")
+
+
+@contextlib.contextmanager
+def statement_scope(connection: Connection) -> Iterator[None]:
+    """Make a statement's failure leave the surrounding transaction usable.
+
+    PostgreSQL aborts the whole transaction on any error, so the statement runs inside a
+    SAVEPOINT. SQLite undoes only the failed statement and keeps the transaction (its
+    default ``ON CONFLICT ABORT``), so the SAVEPOINT and its two round trips are skipped.
+    """
+    if connection.dialect.name == "sqlite":
+        yield
+        return
+    with connection.begin_nested():
+        yield
+
+
+#: Execution option: open the SQLite transaction with ``BEGIN IMMEDIATE``.
+_SQLITE_IMMEDIATE: Final = "lienthong_sqlite_immediate"
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write, committed at the end (rolled back on an exception).
+
+    On SQLite it starts with ``BEGIN IMMEDIATE``: the write lock is taken first, so the
+    transaction may read and then write. With a plain (deferred) ``BEGIN`` a transaction that
+    reads first and writes later fails at once with ``database is locked`` when another
+    process committed in between (WAL snapshots cannot be upgraded). Writers of one process
+    also queue on a lock of the engine first: SQLite's own busy handler waits by sleeping in
+    growing steps (up to 100 ms), which turned a few ms of work into p99 latencies of over a
+    second when a dozen threads competed (bench/RESULTS.md). Other processes are still
+    waited for by the busy handler. On PostgreSQL it is an ordinary ``engine.begin()``.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with (
+        _writer_lock(engine),
+        engine.connect().execution_options(**{_SQLITE_IMMEDIATE: True}) as connection,
+        connection.begin(),
+    ):
+        yield connection
+
+
+_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.RLock:
+    with _WRITER_LOCKS_GUARD:
+        lock = _WRITER_LOCKS.get(engine)
+        if lock is None:
+            lock = _WRITER_LOCKS[engine] = threading.RLock()
+        return lock
 
 
 def _unavailable_handler(url: URL) -> Callable[[ExceptionContext], BaseException | None]:

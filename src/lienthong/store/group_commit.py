@@ -1,0 +1,136 @@
+"""Group commit (ghi gộp): many callers' writes made durable by one commit.
+
+A durable commit costs an fsync (SQLite with ``synchronous=FULL``, PostgreSQL with
+``synchronous_commit=on``): 0.4-3 ms on the disks we run on, more than the work of a typical
+write. When many callers write at once, :class:`GroupCommitter` runs their work one after the
+other in one transaction on a single writer thread, commits once, and only then returns to
+each caller. Nothing is acknowledged before it is durable, exactly as with one transaction
+per caller; only the fsyncs are shared.
+
+Each caller's work runs in its own SAVEPOINT: if it raises, its writes are undone and the
+caller gets the exception, while the others' work goes on and commits. If the commit itself
+fails, every caller of that group gets the error and none of their writes exist.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from lienthong.domain.errors import StoreError
+from lienthong.store.engine import write_transaction
+
+T = TypeVar("T")
+
+#: Most callers' work in one transaction (bounds the time the write lock is held).
+DEFAULT_MAX_GROUP = 256
+
+
+@dataclass(eq=False)
+class _Work(Generic[T]):
+    run: Callable[[Connection], T]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: T | None = None
+    error: BaseException | None = None
+
+
+class GroupCommitter:
+    """Runs writes on one thread, committing the writes of concurrent callers together."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_group: int = DEFAULT_MAX_GROUP,
+        on_connection: Callable[[Connection | None], None] | None = None,
+    ) -> None:
+        """``on_connection`` is told the writer's connection before each group's work runs
+        and ``None`` after it (e.g. so that a registry's writes join the transaction)."""
+        self.engine = engine
+        self.max_group = max_group
+        self._on_connection = on_connection
+        self._queue: queue.SimpleQueue[_Work[object] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name="group-commit", daemon=True)
+        self._thread.start()
+        self.groups = 0  #: transactions committed (or attempted), for tests and metrics
+        self.works = 0  #: units of work run
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(connection)`` in a transaction; return its result once committed."""
+        item: _Work[T] = _Work(work)
+        with self._lock:
+            if self._closed:
+                raise StoreError("store.unavailable", "the writer is closed")
+            self._queue.put(item)  # type: ignore[arg-type]
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[return-value]
+
+    def queued(self) -> int:
+        """How much work waits for the writer (approximate while callers come and go)."""
+        return self._queue.qsize()
+
+    def close(self) -> None:
+        """Finish the queued work, then stop the writer thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+
+    # -- the writer thread ------------------------------------------------------------------
+    def _serve(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < self.max_group:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                group.append(item)
+            self._commit(group)
+
+    def _commit(self, group: list[_Work[object]]) -> None:
+        try:
+            with write_transaction(self.engine) as connection:
+                if self._on_connection is not None:
+                    self._on_connection(connection)
+                try:
+                    for item in group:
+                        try:
+                            with connection.begin_nested():
+                                item.result = item.run(connection)
+                        except Exception as exc:  # noqa: BLE001 - handed to its caller
+                            item.error = exc
+                finally:
+                    if self._on_connection is not None:
+                        self._on_connection(None)
+        except Exception as exc:  # noqa: BLE001 - the commit failed: nobody's work exists
+            for item in group:
+                if item.error is None:
+                    item.error = exc
+                    item.result = None
+        finally:
+            self.groups += 1
+            self.works += len(group)
+            for item in group:
+                item.done.set()
+
+
+__all__ = ["DEFAULT_MAX_GROUP", "GroupCommitter"]
