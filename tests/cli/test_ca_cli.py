@@ -59,7 +59,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int
     log = directory.parent / "serve.log"
     with log.open("wb") as sink:
         server = subprocess.Popen(
-            [str(binary), "ca", "serve", str(directory), "--port", str(port)],
+            # Two worker processes: every status answer below must agree with what the other
+            # process (the CLI) wrote, whichever worker gives it.
+            [str(binary), "ca", "serve", str(directory), "--port", str(port), "--workers", "2"],
             env={
                 **os.environ,
                 "LIENTHONG_CA_PASSPHRASE": PASSPHRASE,
@@ -79,6 +81,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int
             assert server.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "ca serve did not start"
             time.sleep(0.2)
+        assert "2 tiến trình / worker processes" in log.read_text()
         yield directory, port
     finally:
         server.terminate()
@@ -142,13 +145,17 @@ def test_live_ocsp_crl_and_lifecycle_through_the_cli(served: tuple[Path, int]) -
         "ca", "revoke", str(directory), serial, "--ca", "nghe-an", "--reason", "keyCompromise"
     )
     assert revoked.returncode == 0, revoked.stderr
-    assert "issued/so-tttt-nghe-an.pem: revoked" in ocsp_status(directory, port, "so-tttt-nghe-an")
-    crl = httpx.get(f"http://127.0.0.1:{port}/crl/nghe-an.crl", timeout=10)
-    assert crl.status_code == 200
-    (directory / "live.crl").write_bytes(crl.content)
-    text = openssl("crl", "-inform", "DER", "-in", "live.crl", "-noout", "-text", cwd=directory)
-    assert serial.upper() in text.replace(":", "").upper()
-    assert "Key Compromise" in text
+    # Each openssl call is a new connection: over several, both workers answer.
+    for _ in range(4):
+        answer = ocsp_status(directory, port, "so-tttt-nghe-an")
+        assert "issued/so-tttt-nghe-an.pem: revoked" in answer
+    for attempt in range(4):
+        crl = httpx.get(f"http://127.0.0.1:{port}/crl/nghe-an.crl", timeout=10)
+        assert crl.status_code == 200
+        (directory / "live.crl").write_bytes(crl.content)
+        text = openssl("crl", "-inform", "DER", "-in", "live.crl", "-noout", "-text", cwd=directory)
+        assert serial.upper() in text.replace(":", "").upper(), attempt
+        assert "Key Compromise" in text
 
 
 def test_refusals_change_nothing(served: tuple[Path, int]) -> None:

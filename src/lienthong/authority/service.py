@@ -56,6 +56,17 @@ DATABASE = "ca.db"
 DEFAULT_BASE_URL = "http://127.0.0.1:8088"
 
 
+#: A served CRL is signed again after this long even if nothing changed.
+CRL_RESIGN = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _SignedCrl:
+    at: datetime
+    listed: tuple[object, ...]  #: what it lists: (serial, status, revoked_at, reason) each
+    der: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """One thing ``ca init`` wrote, for the report it prints."""
@@ -91,7 +102,7 @@ class AuthorityService:
         self.cas: dict[str, CertificateAuthority] = {}
         self.responders: dict[str, OcspResponder] = {}
         self.tsas: dict[str, TimestampAuthority] = {}
-        self._crl_cache: dict[str, tuple[datetime, bytes]] = {}
+        self._crl_cache: dict[str, _SignedCrl] = {}
         self._lock = threading.Lock()
         self._load()
         #: Registration writes (submit, approve) from concurrent requests share commits.
@@ -153,14 +164,19 @@ class AuthorityService:
         return self.ca(ca).certificate.public_bytes(serialization.Encoding.DER)
 
     def crl_der(self, ca: str, *, now: datetime) -> bytes:
-        """The current CRL; re-signed when older than a minute, so revocations show fast."""
+        """The current CRL: signed again as soon as what it lists changed (in any process),
+        else at most once an hour, so revocations show at once and CRL numbers stay few."""
         authority = self.ca(ca)
+        listed = tuple(
+            (record.serial, record.status, record.revoked_at, record.reason)
+            for record in authority.registry.not_good(ca)
+        )
         with self._lock:
             cached = self._crl_cache.get(ca)
-            if cached is not None and now - cached[0] < timedelta(minutes=1):
-                return cached[1]
+            if cached is not None and cached.listed == listed and now - cached.at < CRL_RESIGN:
+                return cached.der
             der = authority.crl(now=now).public_bytes(serialization.Encoding.DER)
-            self._crl_cache[ca] = (now, der)
+            self._crl_cache[ca] = _SignedCrl(now, listed, der)
             return der
 
     def ocsp(self, ca: str, request_der: bytes, *, now: datetime) -> bytes:
