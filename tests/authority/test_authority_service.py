@@ -242,3 +242,16 @@ def test_a_batch_approval_commits_every_issuance_with_its_audit_entry(
         assert outcome.request.serial is not None
         pem = service.certificate_pem("nghe-an", outcome.request.serial)
         assert x509.load_pem_x509_certificate(pem).serial_number == outcome.request.serial
+
+
+def test_every_certificate_ever_issued_has_an_audit_entry(service: AuthorityService) -> None:
+    _issue(service)
+    with service.engine.connect() as connection:
+        issued = connection.execute(sa.select(certificates.c.issuer, certificates.c.serial)).all()
+        entries = list(AuditLog(connection).entries())
+    recorded = " ".join(f"{entry.subject} {entry.details}" for entry in entries)
+
+    # Root, sub-CA, OCSP and TSA certificates made by `ca init` included.
+    assert len(issued) >= 8
+    missing = [f"{issuer}:{serial:x}" for issuer, serial in issued if f"{serial:x}" not in recorded]
+    assert missing == []

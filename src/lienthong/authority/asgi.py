@@ -3,7 +3,8 @@
 uvicorn starts each worker process by importing an app, so the worker cannot receive Python
 objects from the command line; it reads the same settings from the environment instead:
 ``LIENTHONG_CA_DIR`` (the CA directory), ``LIENTHONG_CA_PASSPHRASE`` and, optionally,
-``LIENTHONG_OPERATOR_TOKEN``. Run it by hand with
+``LIENTHONG_OPERATOR_TOKEN``, and ``LIENTHONG_PKCS11_MODULE`` + ``LIENTHONG_PKCS11_PIN`` when
+the CA keys are in a token. Run it by hand with
 ``uvicorn --factory lienthong.authority.asgi:app_from_environment --workers 2``.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from starlette.types import ASGIApp
 
 from lienthong.authority.http import create_app
-from lienthong.authority.service import AuthorityService
+from lienthong.authority.service import AuthorityService, token_from_environment
 from lienthong.domain.errors import UsageError
 
 CA_DIR_ENV = "LIENTHONG_CA_DIR"
@@ -47,7 +48,7 @@ def app_from_environment(environ: Mapping[str, str] = os.environ) -> ASGIApp:
     passphrase = environ.get(PASSPHRASE_ENV)
     if not directory or not passphrase:
         raise UsageError(detail=f"set {CA_DIR_ENV} and {PASSPHRASE_ENV}")
-    service = AuthorityService(Path(directory), passphrase)
+    service = AuthorityService(Path(directory), passphrase, token=token_from_environment(environ))
     return build_app(service, environ.get(OPERATOR_TOKEN_ENV) or None)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -38,6 +39,7 @@ from lienthong.pki.ca import (
 from lienthong.pki.keys import InMemoryKey, SigningKey, generate_key
 from lienthong.pki.keystore import KeyCache, save_pem_key
 from lienthong.pki.ocsp_responder import OcspResponder
+from lienthong.pki.pkcs11_key import Pkcs11Key, generate_in_token
 from lienthong.pki.profiles import (
     OrganizationSubject,
     PersonSubject,
@@ -85,6 +87,49 @@ def _pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
+@dataclass(frozen=True, slots=True)
+class TokenConfig:
+    """A PKCS#11 token that holds the CA keys (khóa CA trong thiết bị HSM/token).
+
+    ``module`` is the vendor's PKCS#11 library (SoftHSM2: ``libsofthsm2.so``); the token is
+    named by its label. The PIN is asked for once per process, never written anywhere.
+    """
+
+    module: Path
+    pin: str
+    token_label: str | None = None  #: needed to create keys (``ca init``), not to load them
+
+
+#: Environment variables naming the token module and its PIN (``ca serve`` workers, CLI).
+PKCS11_MODULE_ENV = "LIENTHONG_PKCS11_MODULE"
+PKCS11_PIN_ENV = "LIENTHONG_PKCS11_PIN"
+
+
+def token_from_environment(environ: Mapping[str, str]) -> TokenConfig | None:
+    """The token configured by ``LIENTHONG_PKCS11_MODULE`` and ``LIENTHONG_PKCS11_PIN``."""
+    module = environ.get(PKCS11_MODULE_ENV)
+    pin = environ.get(PKCS11_PIN_ENV)
+    if not module or not pin:
+        return None
+    return TokenConfig(Path(module), pin)
+
+
+def pkcs11_key_ref(token_label: str, key_label: str) -> str:
+    """An RFC 7512 URI naming a key in a token: ``pkcs11:token=…;object=…``."""
+    return f"pkcs11:token={quote(token_label, safe='')};object={quote(key_label, safe='')}"
+
+
+def parse_pkcs11_key_ref(key_ref: str) -> tuple[str, str]:
+    """Token label and key label of a ``pkcs11:`` key reference."""
+    attributes: dict[str, str] = {}
+    for part in key_ref.removeprefix("pkcs11:").split(";"):
+        name, _, value = part.partition("=")
+        attributes[name] = unquote(value)
+    if not attributes.get("token") or not attributes.get("object"):
+        raise PkiError("pki.key_not_found", f"{key_ref}: needs token= and object=")
+    return attributes["token"], attributes["object"]
+
+
 def database_url(directory: Path) -> str:
     """The SQLite URL of a CA directory's database."""
     return f"sqlite:///{(directory / DATABASE).resolve()}"
@@ -93,8 +138,21 @@ def database_url(directory: Path) -> str:
 class AuthorityService:
     """The CAs of one directory, loaded once, with their responders and TSAs."""
 
-    def __init__(self, directory: Path, passphrase: str, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        passphrase: str,
+        *,
+        engine: Engine | None = None,
+        token: TokenConfig | None = None,
+    ) -> None:
+        """``token`` is needed when the CA keys are in a PKCS#11 token (``ca init --pkcs11-…``).
+
+        The OCSP responder and TSA keys are always files: they sign for every request.
+        """
         self.directory = directory
+        self.token = token
+        self._token_keys: list[Pkcs11Key] = []
         self.engine = engine or create_engine(database_url(directory))
         self.registry = StoreRegistry(self.engine)
         self._keys = KeyCache()
@@ -104,7 +162,14 @@ class AuthorityService:
         self.tsas: dict[str, TimestampAuthority] = {}
         self._crl_cache: dict[str, _SignedCrl] = {}
         self._lock = threading.Lock()
-        self._load()
+        try:
+            self._load()
+        except BaseException:
+            for key in self._token_keys:
+                key.close()
+            if engine is None:
+                self.engine.dispose()
+            raise
         #: Registration writes (submit, approve) from concurrent requests share commits.
         self.writer = GroupCommitter(self.engine, on_connection=self.registry.bind)
 
@@ -127,11 +192,10 @@ class AuthorityService:
                     x509.load_pem_x509_certificate(by_name[parent].certificate_pem.encode())
                 )
                 parent = by_name[parent].parent_name
-            key_path = row.key_ref.removeprefix("file:")
             ca = CertificateAuthority(
                 row.name,
                 certificate,
-                self._key(key_path),
+                self._ca_key(row.key_ref),
                 self.registry,
                 StatusUrls(row.base_url),
                 chain=chain,
@@ -146,6 +210,20 @@ class AuthorityService:
             self.tsas[row.name] = TimestampAuthority(
                 self._key(f"{row.name}/tsa.key.pem"), tsa_cert, [certificate, *chain]
             )
+
+    def _ca_key(self, key_ref: str) -> SigningKey:
+        if not key_ref.startswith("pkcs11:"):
+            return self._key(key_ref.removeprefix("file:"))
+        if self.token is None:
+            raise PkiError(
+                "pki.token_unavailable",
+                f"{key_ref}: the CA key is in a PKCS#11 token; set {PKCS11_MODULE_ENV} "
+                f"and {PKCS11_PIN_ENV}",
+            )
+        token_label, key_label = parse_pkcs11_key_ref(key_ref)
+        key = Pkcs11Key.open(self.token.module, token_label, self.token.pin, key_label=key_label)
+        self._token_keys.append(key)
+        return key
 
     def ca(self, name: str) -> CertificateAuthority:
         """The CA called ``name``; ``pki.unknown_ca`` otherwise."""
@@ -437,6 +515,9 @@ class AuthorityService:
         """Release the database (after the queued writes are done)."""
         self.writer.close()
         self.registry.close()
+        for key in self._token_keys:
+            key.close()
+        self._token_keys.clear()
         self.engine.dispose()
 
 
@@ -487,9 +568,17 @@ def init_directory(
     base_url: str = DEFAULT_BASE_URL,
     sub_cas: Sequence[CaPlan] = DEMO_SUB_CAS,
     demo: bool = True,
+    token: TokenConfig | None = None,
 ) -> list[Written]:
     """Create a root CA, delegated CAs, their OCSP and TSA certificates, demo organisation and
-    personal certificates, and the first CRLs, in ``directory`` (which must not hold a CA)."""
+    personal certificates, and the first CRLs, in ``directory`` (which must not hold a CA).
+
+    With ``token`` (its ``token_label`` set) the root and delegated CA keys are generated
+    inside that PKCS#11 token and never exist outside it; the directory records where they
+    are (``pkcs11:token=…;object=lienthong-<ca>``).
+    """
+    if token is not None and not token.token_label:
+        raise PkiError("pki.token_unavailable", "name the token that will hold the CA keys")
     if (directory / DATABASE).exists():
         raise PkiError("pki.bad_request", f"{directory} already holds a CA")
     directory.mkdir(parents=True, exist_ok=True)
@@ -504,6 +593,7 @@ def init_directory(
             base_url=base_url,
             sub_cas=sub_cas,
             demo=demo,
+            token=token,
         )
     finally:
         engine.dispose()
@@ -512,9 +602,25 @@ def init_directory(
 
 def _create(
     directory: Path, engine: Engine, *, passphrase: str, now: datetime, base_url: str,
-    sub_cas: Sequence[CaPlan], demo: bool,
+    sub_cas: Sequence[CaPlan], demo: bool, token: TokenConfig | None,
 ) -> list[Written]:  # fmt: skip
     written: list[Written] = []
+    opened: list[Pkcs11Key] = []
+    try:
+        return _create_all(
+            directory, engine, passphrase=passphrase, now=now, base_url=base_url,
+            sub_cas=sub_cas, demo=demo, token=token, written=written, opened=opened,
+        )  # fmt: skip
+    finally:
+        for key in opened:
+            key.close()
+
+
+def _create_all(  # noqa: PLR0915 - the whole hierarchy, step by step
+    directory: Path, engine: Engine, *, passphrase: str, now: datetime, base_url: str,
+    sub_cas: Sequence[CaPlan], demo: bool, token: TokenConfig | None, written: list[Written],
+    opened: list[Pkcs11Key],
+) -> list[Written]:  # fmt: skip
     registry = StoreRegistry(engine)
     urls = StatusUrls(base_url)
 
@@ -526,27 +632,40 @@ def _create(
     def keep_cert(certificate: x509.Certificate, relative: str, what: str) -> None:
         written.append(Written(what, _write(directory / relative, _pem(certificate))))
 
-    root_key = generate_key("rsa2048")
+    def ca_key(name: str) -> tuple[SigningKey, str]:
+        """A new CA key, in the token or in an encrypted file; and its key_ref."""
+        if token is None:
+            key = generate_key("rsa2048")
+            keep_key(key, f"{name}/ca.key.pem", f"{name} CA key (encrypted)")
+            return key, f"file:{name}/ca.key.pem"
+        assert token.token_label is not None
+        in_token = generate_in_token(
+            token.module, token.token_label, token.pin, key_label=f"lienthong-{name}"
+        )
+        opened.append(in_token)
+        ref = pkcs11_key_ref(token.token_label, in_token.label)
+        written.append(Written(f"{name} CA key (in PKCS#11 token)", Path(ref)))
+        return in_token, ref
+
+    root_key, root_ref = ca_key("root")
     root_cert = create_root("root", root_key, common_name="RootCA lienthong (thử nghiệm)", now=now)
-    keep_key(root_key, "root/ca.key.pem", "root CA key (encrypted)")
     keep_cert(root_cert, "root/ca.pem", "root CA certificate")
     root = CertificateAuthority("root", root_cert, root_key, registry, urls)
     with engine.begin() as connection:
         CaRepository(connection).add(
             name="root", certificate_pem=_pem(root_cert).decode(), parent_name=None, scope=None,
-            key_ref="file:root/ca.key.pem", base_url=base_url, created_at=now,
+            key_ref=root_ref, base_url=base_url, created_at=now,
         )  # fmt: skip
         AuditLog(connection).append(
             actor="ca-init", action="ca.create", subject="root", details={"kind": "root"}, at=now
         )
     authorities = [root]
     for plan in sub_cas:
-        key = generate_key("rsa2048")
+        key, key_ref = ca_key(plan.name)
         record = root.issue(
             key.public_key(), ca_subject(plan.common_name, province=plan.province), Profile.SUB_CA,
             now=now, scope=plan.scope,
         )  # fmt: skip
-        keep_key(key, f"{plan.name}/ca.key.pem", f"{plan.name} CA key (encrypted)")
         keep_cert(
             record.certificate,
             f"{plan.name}/ca.pem",
@@ -555,7 +674,7 @@ def _create(
         with engine.begin() as connection:
             CaRepository(connection).add(
                 name=plan.name, certificate_pem=record.pem.decode(), parent_name="root",
-                scope=",".join(plan.scope), key_ref=f"file:{plan.name}/ca.key.pem",
+                scope=",".join(plan.scope), key_ref=key_ref,
                 base_url=base_url, created_at=now,
             )  # fmt: skip
             AuditLog(connection).append(
@@ -589,6 +708,16 @@ def _create(
         )
         keep_key(tsa_key, f"{authority.name}/tsa.key.pem", f"{authority.name} TSA key")
         keep_cert(tsa.certificate, f"{authority.name}/tsa.pem", f"{authority.name} TSA certificate")
+        with engine.begin() as connection:
+            audit = AuditLog(connection)
+            for record in (ocsp, tsa):
+                audit.append(
+                    actor="ca-init",
+                    action="ca.issue",
+                    subject=f"{authority.name}:{record.serial:x}",
+                    details={"subject": record.subject, "profile": record.profile.value},
+                    at=now,
+                )
     if demo and len(authorities) > 1:
         sub = authorities[1]
         org_key = generate_key("rsa2048")

@@ -59,11 +59,24 @@ def _serial(text: str) -> int:
 
 
 def _service(directory: Path, passphrase: str | None) -> AuthorityService:
-    from lienthong.authority.service import DATABASE, AuthorityService
+    import os
+
+    from lienthong.authority.service import DATABASE, AuthorityService, token_from_environment
 
     if not (directory / DATABASE).exists():
         raise LienthongError("pki.unknown_ca", f"{directory} holds no CA (run lienthong ca init)")
-    return AuthorityService(directory, _passphrase(passphrase))
+    return AuthorityService(
+        directory, _passphrase(passphrase), token=token_from_environment(os.environ)
+    )
+
+
+def _pin(value: str | None) -> str:
+    if value:
+        return value
+    if not typer.get_text_stream("stdin").isatty():
+        raise UsageError(detail="give --pin or set LIENTHONG_PKCS11_PIN")
+    entered: str = typer.prompt("Mã PIN của token / token PIN", hide_input=True)
+    return entered
 
 
 @app.command()
@@ -73,14 +86,34 @@ def init(
     base_url: Annotated[
         str, typer.Option(help="Where `ca serve` will answer (written into every certificate).")
     ] = "http://127.0.0.1:8088",
+    pkcs11_module: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="LIENTHONG_PKCS11_MODULE",
+            help="PKCS#11 library of the token that will hold the CA keys (else: files).",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Label of that token (with --pkcs11-module).")
+    ] = None,
+    pin: Annotated[
+        str | None,
+        typer.Option(envvar="LIENTHONG_PKCS11_PIN", help="The token's user PIN; asked if missing."),
+    ] = None,
 ) -> None:
     """Tạo CA gốc, CA ủy quyền, chứng thư mẫu / create root and delegated CAs, demo certificates."""
-    from lienthong.authority.service import init_directory
+    from lienthong.authority.service import TokenConfig, init_directory
 
     try:
+        token_config = None
+        if pkcs11_module is not None or token is not None:
+            if pkcs11_module is None or not token:
+                raise UsageError(detail="--pkcs11-module and --token go together")
+            token_config = TokenConfig(pkcs11_module, _pin(pin), token)
         written = init_directory(
-            directory, passphrase=_passphrase(passphrase), now=datetime.now(UTC), base_url=base_url
-        )
+            directory, passphrase=_passphrase(passphrase), now=datetime.now(UTC),
+            base_url=base_url, token=token_config,
+        )  # fmt: skip
     except LienthongError as exc:
         fail(exc)
     out.print(f"[bold]Đã tạo CA / CA created in {escape(str(directory))}[/]")
