@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from lienthong.authority.api import RequestStatus
@@ -255,3 +256,26 @@ def test_every_certificate_ever_issued_has_an_audit_entry(service: AuthorityServ
     assert len(issued) >= 8
     missing = [f"{issuer}:{serial:x}" for issuer, serial in issued if f"{serial:x}" not in recorded]
     assert missing == []
+
+
+@pytest.mark.parametrize("serial", [1, 2**159 + 1, 2**170, 2**256 - 1])
+def test_ocsp_about_a_serial_never_issued_is_unknown(
+    service: AuthorityService, serial: int
+) -> None:
+    issuer = service.ca("nghe-an").certificate
+    known = x509.load_pem_x509_certificate(service.certificate_pem("nghe-an", _issue(service)))
+    template = ocsp.OCSPRequestBuilder().add_certificate(known, issuer, hashes.SHA256()).build()
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate_by_hash(
+            template.issuer_name_hash, template.issuer_key_hash, serial, hashes.SHA256()
+        )
+        .build()
+    )
+
+    der = service.ocsp("nghe-an", request.public_bytes(Encoding.DER), now=datetime.now(UTC))
+
+    answer = ocsp.load_der_ocsp_response(der)
+    assert answer.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert answer.certificate_status is ocsp.OCSPCertStatus.UNKNOWN
+    assert answer.serial_number == serial
