@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -310,3 +311,36 @@ def test_a_write_transaction_rolls_back_on_an_exception(engine: Engine) -> None:
     with engine.begin() as connection:
         assert connection.execute(sa.text("SELECT x FROM wt")).scalars().all() == [2]
         connection.execute(sa.text("DROP TABLE wt"))
+
+
+@pytest.mark.integration
+def test_sqlite_writers_of_separate_engines_queue_on_the_lock_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    first, second = create_engine(url), create_engine(url)  # as two processes would have
+    events: list[str] = []
+    try:
+        with first.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+
+        def later_writer() -> None:
+            with write_transaction(second) as connection:
+                events.append("second writes")
+                connection.execute(sa.text("INSERT INTO t VALUES (2)"))
+
+        with write_transaction(first) as connection:
+            thread = threading.Thread(target=later_writer)
+            thread.start()
+            thread.join(timeout=0.3)  # it must be waiting, not failing or writing
+            assert thread.is_alive()
+            events.append("first commits")
+            connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+        thread.join(timeout=10)
+
+        assert events == ["first commits", "second writes"]
+        assert (tmp_path / "queue.db-writer.lock").exists()
+        with first.connect() as connection:
+            rows = connection.execute(sa.text("SELECT x FROM t ORDER BY x")).scalars().all()
+        assert rows == [1, 2]
+    finally:
+        first.dispose()
+        second.dispose()

@@ -8,8 +8,10 @@ decided here, once, so that business code never asks which database it is talkin
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -217,15 +219,71 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+class _WriterLock:
+    """Queues the writers of one SQLite file: threads of this process on an ``RLock``, other
+    processes on an advisory ``flock`` of ``<database>-writer.lock``.
+
+    The kernel wakes a process waiting for a ``flock`` as soon as it is released, where
+    SQLite's busy handler would sleep for up to 100 ms before trying again. Waiting is
+    bounded by the busy timeout, as with SQLite's own lock (``store.unavailable`` after it).
+    """
+
+    def __init__(self, lock_file: Path | None) -> None:
+        self._threads = threading.RLock()
+        self._lock_file = lock_file
+        self._fd: int | None = None
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        self._depth += 1
+        if self._depth > 1 or self._lock_file is None:
+            return
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            _flock_within(self._fd, SQLITE_BUSY_TIMEOUT_MS / 1000, self._lock_file)
+        except BaseException:
+            self._depth -= 1
+            self._threads.release()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+def _flock_within(fd: int, seconds: float, path: Path) -> None:
+    deadline = time.monotonic() + seconds
+    pause = 0.0001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    "store.unavailable", f"{path}: another process keeps writing"
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+        else:
+            return
+
+
+_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, _WriterLock] = weakref.WeakKeyDictionary()
 _WRITER_LOCKS_GUARD = threading.Lock()
 
 
-def _writer_lock(engine: Engine) -> threading.RLock:
+def _writer_lock(engine: Engine) -> _WriterLock:
     with _WRITER_LOCKS_GUARD:
         lock = _WRITER_LOCKS.get(engine)
         if lock is None:
-            lock = _WRITER_LOCKS[engine] = threading.RLock()
+            database = engine.url.database or ""
+            in_memory = database in _MEMORY_DATABASES or engine.url.query.get("mode") == "memory"
+            lock_file = None if in_memory else Path(f"{database}-writer.lock")
+            lock = _WRITER_LOCKS[engine] = _WriterLock(lock_file)
         return lock
 
 
