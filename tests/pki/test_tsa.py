@@ -383,10 +383,10 @@ def test_token_structure(rsa_tsa_pki: TsaPki) -> None:
     assert set(attributes) == {"content_type", "message_digest", "signing_certificate_v2"}
     (signing_certificate,) = attributes["signing_certificate_v2"]["values"]
     (cert_id,) = signing_certificate["certs"]
-    assert cert_id["cert_hash"].native == _hash(hashes.SHA256(), pki.tsa.public_bytes(Encoding.DER))
+    assert cert_id["cert_hash"].native == _hash(hashes.SHA512(), pki.tsa.public_bytes(Encoding.DER))
     assert cert_id["issuer_serial"]["serial_number"].native == pki.tsa.serial_number
-    # hashAlgorithm is SHA-256, the default, so DER leaves it out (RFC 5035 §5.4.1).
-    assert cert_id.contents[:2] == b"\x04\x20"  # certHash first, 32 bytes
+    # hashAlgorithm SHA-512 is written (it is not the default), then the 64-byte certHash.
+    assert cert_id.contents[:2] == b"\x30\x0d"  # AlgorithmIdentifier first
     assert (
         verify_token(response, DATA, pki.tsa, nonce=2**63).gen_time == tst_info["gen_time"].native
     )
@@ -631,3 +631,33 @@ def _hash(algorithm: hashes.HashAlgorithm, data: bytes) -> bytes:
     hasher = hashes.Hash(algorithm)
     hasher.update(data)
     return hasher.finalize()
+
+
+def test_the_tsa_names_its_certificate_by_a_hash_that_must_be_encoded(
+    rsa_tsa_pki: TsaPki,
+) -> None:
+    # SHA-256 is ESSCertIDv2's DEFAULT and DER leaves it out; asn1crypto then builds the
+    # missing field when the token is read and re-encodes the token on every later access
+    # (pyHanko spent 18-55 s embedding one). So the hash is SHA-512, written in the token.
+    request = tsp.TimeStampReq(
+        {
+            "version": 1,
+            "message_imprint": {
+                "hash_algorithm": {"algorithm": "sha256"},
+                "hashed_message": bytes(range(32)),
+            },
+            "cert_req": True,
+        }
+    )
+    token_der = tsp.TimeStampResp.load(
+        rsa_tsa_pki.authority().respond(request.dump(), now=_now(), serial=7)
+    )["time_stamp_token"].dump()
+    token = cms.ContentInfo.load(token_der)
+    attributes = token["content"]["signer_infos"][0]["signed_attrs"]
+    (value,) = [a["values"][0] for a in attributes if a["type"].native == "signing_certificate_v2"]
+    cert_id = value["certs"][0]
+
+    assert cert_id["hash_algorithm"]["algorithm"].native == "sha512"
+    assert cert_id.contents is not None
+    assert b"\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x03" in cert_id.contents  # the OID, encoded
+    assert token.dump() == token_der  # read everywhere, still the bytes as received

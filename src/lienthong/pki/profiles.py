@@ -164,7 +164,13 @@ def key_usage(
 #: Extended key usages per leaf profile.
 EXTENDED_KEY_USAGE = {
     # Organisation certificates sign documents and authenticate agency systems to the hub.
-    Profile.ORGANIZATION: [DOCUMENT_SIGNING, ExtendedKeyUsageOID.CLIENT_AUTH],
+    # emailProtection too: NSS (poppler's pdfsig, Firefox, Thunderbird) accepts a PDF or
+    # S/MIME signer only with it or no EKU at all; it knows nothing of documentSigning.
+    Profile.ORGANIZATION: [
+        DOCUMENT_SIGNING,
+        ExtendedKeyUsageOID.EMAIL_PROTECTION,
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    ],
     # Personal certificates sign documents and mail.
     Profile.PERSON: [DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION],
     Profile.TLS_SERVER: [ExtendedKeyUsageOID.SERVER_AUTH],
