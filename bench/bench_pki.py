@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import os
 import platform
 import re
@@ -426,6 +427,34 @@ def issue_over_http(
     return IssueResult(count, seconds, approve_ms, submit_ms, failures, "verified")
 
 
+def issue_with_wrk(url: str, csr_pem: str, work: Path, batch: int) -> tuple[int, float, int]:
+    """Issuances/s with wrk as the client (``bench/issue.lua``): what the server sustains
+    when the load generator costs little CPU. Returns issued, seconds, refused."""
+    body = work / "submission.json"
+    body.write_text(
+        json.dumps(
+            {
+                "ca": CA,
+                "profile": "organization",
+                "csr_pem": csr_pem,
+                "agency_code": AGENCY[0],
+                "agency_name": AGENCY[1],
+                "province": AGENCY[2],
+            }
+        )
+    )
+    script = Path(__file__).with_name("issue.lua")
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{ISSUE_CONCURRENCY}", f"-d{ISSUE_SECONDS:.0f}s", "-s", str(script),
+         url, "--", str(batch), str(body), TOKEN],
+        capture_output=True, text=True, check=True, timeout=ISSUE_SECONDS + 60,
+    ).stdout  # fmt: skip
+    found = re.search(r"ISSUED (\d+) SUBMITTED \d+ REFUSED (\d+) SECONDS ([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk printed no summary: {out}")
+    return int(found[1]), float(found[3]), int(found[2])
+
+
 def in_process_issue_rates(directory: Path, pool: list[str]) -> tuple[float, float]:
     """Issuances/s: ``issue_organization`` with a memory registry; service submit + approve."""
     service = AuthorityService(directory, PASSPHRASE)
@@ -551,6 +580,7 @@ def main() -> None:
         print(f"| `AuthorityService.ocsp`, no HTTP, cache path | 1 thread | {cached:,.0f} |||||")
         print(f"| `AuthorityService.ocsp`, no HTTP, nonce | 1 thread | {nonced:,.0f} |||||")
         issued: dict[tuple[int, int], IssueResult] = {}
+        wrk_issued: dict[tuple[int, int], tuple[int, float, int]] = {}
         alone = None
         for workers in (1, 2):
             with serve(setup.directory, workers, setup.work / f"serve-{workers}.log") as server:
@@ -558,6 +588,10 @@ def main() -> None:
                     print(f"| `ca serve` did not start: {server} | {workers} | — |||||")
                     continue
                 load_ocsp(setup, server, workers)
+                for batch in (1, BATCH):
+                    wrk_issued[(workers, batch)] = issue_with_wrk(
+                        server.url, pool[0], setup.work, batch
+                    )
                 issued[(workers, 0)] = issue_over_http(
                     server.url, pool, setup.directory, setup.work
                 )
@@ -574,6 +608,15 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---|")
         print(f"| baseline: `issue_organization`, memory registry | | {memory_rate:,.0f} ||||")
         print(f"| `AuthorityService.submit` + `approve`, no HTTP | | {service_rate:,.0f} ||||")
+        for (workers, batch), (count, seconds, refused) in wrk_issued.items():
+            per_second = count / seconds
+            verdict = "met" if per_second >= ISSUE_GOAL else "missed"
+            how = f"batch approve ({batch}/call)" if batch > 1 else "approve"
+            print(
+                f"| wrk submit + {how}, `ca serve --workers {workers}`, {ISSUE_CONCURRENCY} "
+                f"connections ({refused} refused) | {count:,} | {per_second:,.0f} | | | "
+                f"{verdict} (≥ {ISSUE_GOAL}) |"
+            )
         rows = [
             (workers, ISSUE_CONCURRENCY, batch, result)
             for (workers, batch), result in issued.items()
