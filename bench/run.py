@@ -13,12 +13,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_edxml
 import bench_pki
+import bench_signing
+import bench_verify
 
 
 def main() -> None:
     """Run the benchmarks in turn."""
     bench_edxml.main()
     bench_pki.main()
+    bench_signing.main()
+    bench_verify.main()
 
 
 if __name__ == "__main__":

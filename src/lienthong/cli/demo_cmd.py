@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,7 +96,8 @@ def run_demo(var: Path, *, now: datetime, database_url: str | None = None) -> De
     var.mkdir(parents=True, exist_ok=True)
     url = database_url or f"sqlite:///{(var / 'lienthong.db').resolve()}"
     local = now.astimezone(VIETNAM_TZ)
-    number = f"{local:%H%M%S}"
+    # A new document number per run (to the millisecond): each run stores a new package.
+    number = f"{local:%H%M%S}{local.microsecond // 1000:03d}"
     pdf = minimal_pdf(
         [
             "CONG HOA XA HOI CHU NGHIA VIET NAM",
@@ -222,3 +225,169 @@ def run(
     if not (result.report.valid and result.round_trip_equal):
         err.print("[red]Demo failed / trình diễn thất bại[/]")
         raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------- demo documents
+@dataclass(frozen=True)
+class DocumentsDemo:
+    """What ``lienthong demo documents`` wrote."""
+
+    written: list[tuple[str, Path]]
+    level: str
+    number: str
+
+
+def _free_port() -> int:
+    """A free TCP port on 127.0.0.1, chosen by the kernel."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def _serving_ca(directory: Path, passphrase: str, port: int) -> Iterator[None]:
+    """``lienthong ca serve`` in a child process, for the demo's timestamps and OCSP.
+
+    A child process, not a thread: pyHanko's client and the CA's TSA in one interpreter
+    share one GIL, and signing then took seconds instead of milliseconds.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    command = [sys.executable, "-c", "from lienthong.cli.main import main; main()",
+               "ca", "serve", str(directory), "--port", str(port)]  # fmt: skip
+    env = {**os.environ, "LIENTHONG_CA_PASSPHRASE": passphrase}
+    child = subprocess.Popen(  # noqa: S603 -- our own interpreter and arguments
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise LienthongError("signing.timestamp_failed", "the demo CA did not start")
+            time.sleep(0.1)
+        yield
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        if child.stderr is not None:
+            child.stderr.close()
+
+
+def run_documents_demo(
+    directory: Path,
+    *,
+    now: datetime,
+    level: str = "B-LT",
+    passphrase: str = "demo-lienthong",  # noqa: S107 -- the demo CA's fixed passphrase, printed nowhere secret
+) -> DocumentsDemo:
+    """Make a demo CA in ``directory/ca``, then a generated document signed by the leader and
+    issued by the organisation, a signed attachment and a signed electronic copy."""
+    from lienthong.authority.service import init_directory
+    from lienthong.signing.appearance import StampImage
+    from lienthong.signing.documents import DocumentSpec, generate_document, sample_spec
+    from lienthong.signing.identity import ca_directory_identity, trust_roots_of, tsa_url_for
+    from lienthong.signing.images import seal_png, signature_png
+    from lienthong.signing.pdf import (
+        CopyForm,
+        Level,
+        Services,
+        issue,
+        sign_attachment,
+        sign_copy,
+        sign_signer,
+    )
+
+    chosen = Level(level.upper())
+    directory.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    ca = directory / "ca"
+    init_directory(ca, passphrase=passphrase, now=now, base_url=f"http://127.0.0.1:{port}")
+    written: list[tuple[str, Path]] = [("CA (lienthong ca init)", ca)]
+
+    def keep(what: str, name: str, data: bytes) -> None:
+        path = directory / name
+        path.write_bytes(data)
+        written.append((what, path))
+
+    person = ca_directory_identity(ca, "issued/nguyen-van-an", passphrase)
+    organisation = ca_directory_identity(ca, "issued/so-tttt-nghe-an", passphrase)
+    signature = signature_png(person.common_name)
+    seal = seal_png("Sở Thông tin và Truyền thông", bottom_text="Tỉnh Nghệ An")
+    keep("ảnh chữ ký / signature image", "chu-ky.png", signature)
+    keep("ảnh con dấu / seal image", "con-dau.png", seal)
+    draft = generate_document(sample_spec(0, signer=person.common_name))
+    keep("dự thảo / draft", "1-du-thao.pdf", draft.pdf)
+    annex = generate_document(
+        DocumentSpec(
+            document_type="Phụ lục",
+            subject="Danh sách cơ quan, đơn vị kết nối liên thông văn bản điện tử",
+            body=sample_spec(1).body,
+        )
+    )
+    services = Services(
+        tsa_url=tsa_url_for(organisation.certificate) if chosen != Level.B_B else None,
+        trust_roots=trust_roots_of(organisation),
+    )
+    number = f"{now.astimezone(VIETNAM_TZ):%H%M}/STTTT-VP"
+    context = _serving_ca(ca, passphrase, port) if chosen != Level.B_B else nullcontext()
+    with context:
+        signed = sign_signer(
+            draft.pdf, person, StampImage(signature), now=now, level=chosen, services=services
+        )
+        keep("người có thẩm quyền đã ký / signed by the leader", "2-lanh-dao-ky.pdf", signed.pdf)
+        issued = issue(
+            signed.pdf, organisation, StampImage(seal), number=number, now=now, level=chosen,
+            services=services,
+        )  # fmt: skip
+        keep("đã ban hành / issued (number, date, seal)", "3-ban-hanh.pdf", issued.pdf)
+        attached = sign_attachment(
+            annex.pdf, organisation, main_number=number, now=now, level=chosen, services=services
+        )
+        keep("phụ lục đã ký / signed attachment", "4-phu-luc.pdf", attached.pdf)
+        copied = sign_copy(
+            issued.pdf, organisation, form=CopyForm.SAO_Y, copy_number="01/SY-STTTT", now=now,
+            level=chosen, services=services,
+        )  # fmt: skip
+        keep("bản sao y điện tử / electronic copy", "5-sao-y.pdf", copied.pdf)
+    return DocumentsDemo(written, chosen.value, number)
+
+
+@app.command("documents")
+def documents(
+    directory: Annotated[Path, typer.Argument(help="Where to write (a new or empty directory).")],
+    level: Annotated[
+        str, typer.Option(help="PAdES level: B-B (offline), B-T, B-LT (default) or B-LTA.")
+    ] = "B-LT",
+) -> None:
+    """Văn bản mẫu đã ký / a demo CA and signed documents (signer, issue, attachment, copy)."""
+    from lienthong.cli.output import EXIT_INVALID
+
+    if level.upper() not in ("B-B", "B-T", "B-LT", "B-LTA"):
+        fail(LienthongError("usage.bad_argument", f"--level {level}"))
+    if directory.exists() and any(directory.iterdir()):
+        fail(LienthongError("usage.bad_argument", f"{directory} is not empty"))
+    try:
+        result = run_documents_demo(directory, now=datetime.now(UTC), level=level)
+    except LienthongError as exc:
+        fail(exc, exit_code=EXIT_INVALID)
+    out.print(f"[bold]Văn bản mẫu / demo documents[/] (PAdES {result.level}, số / number "
+              f"{result.number})")  # fmt: skip
+    for what, path in result.written:
+        out.print(f"  {what}: {path}")
+    out.print(f"\nKiểm tra / check:  pdfsig {directory / '3-ban-hanh.pdf'}")

@@ -222,6 +222,190 @@ CATALOGUE: dict[str, ErrorCode] = _entries(
         "The certificate cannot be used to sign timestamps",
     ),
     ("tsa.invalid_token", "Dấu thời gian không hợp lệ", "Invalid timestamp token"),
+    # --- signatures on documents (ký số văn bản), Decree 30/2020 Appendix I
+    ("signing.failed", "Không ký được văn bản", "The document could not be signed"),
+    ("signing.bad_pdf", "Tệp không phải PDF đọc được", "The file is not a readable PDF"),
+    (
+        "signing.encrypted_pdf",
+        "Tệp PDF được mã hóa, không ký được",
+        "The PDF is encrypted and cannot be signed",
+    ),
+    (
+        "signing.bad_image",
+        "Ảnh chữ ký hoặc con dấu không hợp lệ (cần PNG nền trong suốt)",
+        "Invalid signature or seal image (a PNG with a transparent background is needed)",
+    ),
+    ("signing.font_not_found", "Không tìm thấy phông chữ", "Font not found"),
+    (
+        "signing.missing_glyph",
+        "Phông chữ không có ký tự cần hiển thị",
+        "The font has no glyph for a character to show",
+    ),
+    ("signing.bad_page", "Trang không tồn tại trong văn bản", "No such page in the document"),
+    (
+        "signing.anchor_not_found",
+        "Không tìm thấy đoạn văn bản dùng để định vị chữ ký",
+        "The text to place the signature at was not found",
+    ),
+    (
+        "signing.field_in_use",
+        "Trường chữ ký đã được ký",
+        "The signature field is already signed",
+    ),
+    (
+        "signing.no_signer_signature",
+        "Văn bản chưa có chữ ký của người có thẩm quyền",
+        "The document carries no signature of the person with authority",
+    ),
+    (
+        "signing.no_form_field",
+        "Văn bản không có trường số, ký hiệu hoặc ngày ban hành để điền",
+        "The document has no number or issuing-date field to fill in",
+    ),
+    (
+        "signing.certificate_mismatch",
+        "Chứng thư số không khớp với khóa ký",
+        "The certificate does not belong to the signing key",
+    ),
+    (
+        "signing.timestamp_failed",
+        "Không lấy được dấu thời gian",
+        "No timestamp could be obtained",
+    ),
+    (
+        "signing.revocation_unavailable",
+        "Không lấy được thông tin trạng thái chứng thư (OCSP/CRL) để nhúng vào chữ ký",
+        "Certificate status (OCSP/CRL) could not be obtained for embedding",
+    ),
+    # --- verification of signatures (kiểm tra chữ ký số), ETSI EN 319 102-1 indications
+    (
+        "verify.bad_file",
+        "Tệp không đọc được như PDF hoặc gói tin edXML",
+        "The file cannot be read as a PDF or an edXML package",
+    ),
+    (
+        "verify.unsupported_file",
+        "Chỉ kiểm tra được tệp .pdf và .edxml",
+        "Only .pdf and .edxml files can be verified",
+    ),
+    ("verify.no_signature", "Tệp không có chữ ký số", "The file carries no digital signature"),
+    (
+        "verify.missing_signature",
+        "Gói tin không có chữ ký số (Signature)",
+        "The package has no envelope signature",
+    ),
+    (
+        "verify.placeholder_signature",
+        "Phần tử Signature chỉ là chỗ giữ chỗ, không phải chữ ký số XML",
+        "The Signature element is a placeholder, not an XML-DSig signature",
+    ),
+    (
+        "verify.bad_signature_format",
+        "Chữ ký số XML sai cấu trúc hoặc dùng thuật toán không được chấp nhận",
+        "The XML signature is malformed or uses an algorithm that is not accepted",
+    ),
+    (
+        "verify.hash_failure",
+        "Nội dung đã bị thay đổi sau khi ký",
+        "The content was changed after signing",
+    ),
+    (
+        "verify.sig_crypto_failure",
+        "Giá trị chữ ký không khớp với chứng thư số",
+        "The signature value does not verify with the certificate",
+    ),
+    (
+        "verify.signed_data_not_found",
+        "Không tìm thấy phần dữ liệu được ký",
+        "The signed data cannot be found",
+    ),
+    (
+        "verify.uncovered_content",
+        "Gói tin có nội dung không được chữ ký bảo vệ",
+        "The package holds content the signature does not cover",
+    ),
+    (
+        "verify.hops_after_signing",
+        "Các bước chuyển tiếp được thêm sau khi ký (không thuộc phạm vi ký)",
+        "Hops recorded after signing (outside what is signed)",
+    ),
+    (
+        "verify.no_signing_certificate",
+        "Chữ ký không kèm chứng thư số của người ký",
+        "The signature carries no signer certificate",
+    ),
+    (
+        "verify.chain_failed",
+        "Không xác thực được chuỗi chứng thư số",
+        "The certificate chain could not be validated",
+    ),
+    (
+        "verify.untrusted",
+        "Chứng thư số không thuộc CA tin cậy",
+        "The certificate does not chain to a trusted CA",
+    ),
+    ("verify.revoked", "Chứng thư số đã bị thu hồi", "The certificate is revoked"),
+    (
+        "verify.expired",
+        "Chứng thư số đã hết hạn hoặc chưa có hiệu lực",
+        "The certificate is expired or not yet valid",
+    ),
+    (
+        "verify.revocation_unavailable",
+        "Không kiểm tra được trạng thái chứng thư số (OCSP/CRL)",
+        "The certificate status (OCSP/CRL) could not be checked",
+    ),
+    (
+        "verify.out_of_scope",
+        "CA được ủy quyền cấp chứng thư cho cơ quan ngoài phạm vi của mình",
+        "A delegated CA issued a certificate for an agency outside its scope",
+    ),
+    (
+        "verify.agency_mismatch",
+        "Mã định danh trong chứng thư số khác mã của cơ quan gửi",
+        "The certificate's agency code differs from the sender's",
+    ),
+    (
+        "verify.changed_after_signing",
+        "Văn bản bị sửa nội dung sau khi ký (cập nhật gia tăng)",
+        "The document's content was changed after signing (incremental update)",
+    ),
+    ("verify.no_timestamp", "Chữ ký không có dấu thời gian", "The signature carries no timestamp"),
+    (
+        "verify.appearance_no_signer_image",
+        "Chữ ký của người có thẩm quyền không có hình ảnh chữ ký",
+        "The signer's signature shows no signature image",
+    ),
+    (
+        "verify.appearance_no_seal",
+        "Chữ ký của cơ quan, tổ chức không có hình ảnh con dấu",
+        "The organisation signature shows no seal image",
+    ),
+    (
+        "verify.appearance_seal_misplaced",
+        "Con dấu không trùm lên khoảng 1/3 bên trái hình ảnh chữ ký",
+        "The seal does not overlap the left third of the signer's image",
+    ),
+    (
+        "verify.appearance_no_time",
+        "Chữ ký của cơ quan, tổ chức không hiển thị thời gian ký theo ISO 8601 (+07:00)",
+        "The organisation signature shows no ISO 8601 signing time (+07:00)",
+    ),
+    (
+        "verify.appearance_position",
+        "Chữ ký trên tệp đính kèm không ở góc trên bên phải trang đầu",
+        "The attachment signature is not at the top right of the first page",
+    ),
+    (
+        "verify.attachment_unreadable",
+        "Không đọc được tệp đính kèm",
+        "An attached file cannot be read",
+    ),
+    (
+        "verify.attachment_unsigned",
+        "Tệp đính kèm PDF không có chữ ký số",
+        "An attached PDF carries no signature",
+    ),
     # --- storage
     ("store.bad_url", "Địa chỉ cơ sở dữ liệu không hợp lệ", "Invalid database URL"),
     ("store.unavailable", "Không kết nối được cơ sở dữ liệu", "Database unavailable"),
@@ -321,3 +505,9 @@ class PkiError(LienthongError):
     """Lỗi hạ tầng khóa công khai / PKI error."""
 
     default_code = "pki.bad_request"
+
+
+class SigningError(LienthongError):
+    """Lỗi ký số văn bản / document signing error."""
+
+    default_code = "signing.failed"
