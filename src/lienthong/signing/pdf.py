@@ -56,6 +56,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from lienthong.domain.errors import LienthongError, SigningError
 from lienthong.domain.vntime import VIETNAM_TZ
 from lienthong.pki.keys import SigningKey
+from lienthong.signing import speedups
 from lienthong.signing.anchor import find_text
 from lienthong.signing.appearance import (
     Appearance,
@@ -78,6 +79,8 @@ from lienthong.signing.documents import (
     number_line,
 )
 from lienthong.signing.fonts import stamp_font
+
+speedups.install()
 
 __all__ = [
     "ATTACHMENT_FIELD",

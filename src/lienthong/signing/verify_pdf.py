@@ -44,6 +44,7 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 from pyhanko_certvalidator import ValidationContext
 
 from lienthong.domain.errors import Severity
+from lienthong.signing import speedups
 from lienthong.signing.report import (
     CertificateInfo,
     FileReport,
@@ -60,6 +61,8 @@ from lienthong.signing.report import (
     scope_findings,
     worst,
 )
+
+speedups.install()
 
 #: Builds a validation context; given the document's embedded revocation data (DSS) if any.
 ContextFactory = Callable[[dict[str, list[object]]], ValidationContext]
