@@ -8,7 +8,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+
+from lienthong.authority.process import running_ca_server
 
 # One live server for the module, on one worker (--dist loadgroup).
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("ca-cli")]
@@ -55,37 +56,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int
     made = lienthong("ca", "init", str(directory), "--base-url", f"http://127.0.0.1:{port}")
     assert made.returncode == 0, made.stderr
     assert "nghe-an CA certificate (scope H41)" in made.stdout
-    binary = Path(sys.executable).with_name("lienthong")
     log = directory.parent / "serve.log"
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            # Two worker processes: every status answer below must agree with what the other
-            # process (the CLI) wrote, whichever worker gives it.
-            [str(binary), "ca", "serve", str(directory), "--port", str(port), "--workers", "2"],
-            env={
-                **os.environ,
-                "LIENTHONG_CA_PASSPHRASE": PASSPHRASE,
-                "LIENTHONG_OPERATOR_TOKEN": "t",
-            },
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "ca serve did not start"
-            time.sleep(0.2)
+    # Two worker processes: every status answer below must agree with what the other
+    # process (the CLI) wrote, whichever worker gives it.
+    with running_ca_server(
+        directory, port, passphrase=PASSPHRASE, operator_token="t", workers=2, log=log
+    ):
         assert "2 tiến trình / worker processes" in log.read_text()
         yield directory, port
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def serial_of(directory: Path, name: str) -> str:

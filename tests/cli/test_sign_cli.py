@@ -8,14 +8,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
+from lienthong.authority.process import running_ca_server
 from lienthong.authority.service import init_directory
 from lienthong.signing.documents import generate_document, sample_spec
 
@@ -48,27 +47,8 @@ def cli_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     init_directory(directory, passphrase=PASSPHRASE, now=datetime.now(UTC),
                    base_url=f"http://127.0.0.1:{port}")  # fmt: skip
     log = directory.parent / "serve.log"
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [BINARY, "ca", "serve", str(directory), "--port", str(port)],
-            env={**os.environ, "LIENTHONG_CA_PASSPHRASE": PASSPHRASE},
-            stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "ca serve did not start"
-            time.sleep(0.1)
+    with running_ca_server(directory, port, passphrase=PASSPHRASE, log=log):
         yield directory
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def pdfsig_lines(path: Path) -> list[str]:

@@ -10,21 +10,18 @@ so they stay in the tests.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from cryptography import x509
 
+from lienthong.authority.process import running_ca_server
 from lienthong.authority.service import init_directory
 from lienthong.signing.appearance import StampImage
 from lienthong.signing.documents import GeneratedDocument, generate_document, sample_spec
@@ -42,12 +39,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def lienthong_binary() -> str:
-    found = Path(sys.executable).with_name("lienthong")
-    assert found.exists(), f"entry point not installed next to {sys.executable}"
-    return str(found)
 
 
 @dataclass(frozen=True)
@@ -81,30 +72,6 @@ class ServedCa:
         return Services(tsa_url=self.tsa_url, trust_roots=(self.root,))
 
 
-def start_ca_server(
-    directory: Path, port: int, passphrase: str, log: Path
-) -> subprocess.Popen[bytes]:
-    """``lienthong ca serve`` on ``port``, returned once it answers /healthz."""
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [lienthong_binary(), "ca", "serve", str(directory), "--port", str(port)],
-            env={**os.environ, "LIENTHONG_CA_PASSPHRASE": passphrase},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"ca serve did not start: {log.read_text(errors='replace')}")
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="session")
 def served_signing_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedCa]:
     """A demo CA (root, delegated CA nghe-an, the organisation and the leader) served live."""
@@ -114,16 +81,9 @@ def served_signing_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
         directory, passphrase=SIGNING_PASSPHRASE, now=datetime.now(UTC),
         base_url=f"http://127.0.0.1:{port}",
     )  # fmt: skip
-    server = start_ca_server(directory, port, SIGNING_PASSPHRASE, directory.parent / "serve.log")
-    try:
+    log = directory.parent / "serve.log"
+    with running_ca_server(directory, port, passphrase=SIGNING_PASSPHRASE, log=log):
         yield ServedCa(directory, port, SIGNING_PASSPHRASE)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture(scope="session")

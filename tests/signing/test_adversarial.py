@@ -5,23 +5,19 @@ indication, never a crash. Real CA directory, real ``lienthong ca serve`` on 127
 from __future__ import annotations
 
 import io
-import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
+from lienthong.authority.process import running_ca_server
 from lienthong.authority.service import AuthorityService, init_directory
 from lienthong.domain.edxml import Organization, serialize_package
 from lienthong.domain.edxml.builder import DocumentDraft, FileToAttach, build_document
@@ -137,30 +133,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pki]:
     finally:
         service.close()
     identities["foreign"] = _foreign_identity()
-    binary = Path(sys.executable).with_name("lienthong")
     log = directory.parent / "serve.log"
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            [str(binary), "ca", "serve", str(directory), "--port", str(port)],
-            env={**os.environ, "LIENTHONG_CA_PASSPHRASE": PASSPHRASE,
-                 "LIENTHONG_OPERATOR_TOKEN": "t"},
-            stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "ca serve did not start"
-            time.sleep(0.2)
+    with running_ca_server(directory, port, passphrase=PASSPHRASE, operator_token="t", log=log):
         yield Pki(directory, port, root, sub, identities)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

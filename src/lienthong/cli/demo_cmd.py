@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -246,49 +245,6 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@contextmanager
-def _serving_ca(directory: Path, passphrase: str, port: int) -> Iterator[None]:
-    """``lienthong ca serve`` in a child process, for the demo's timestamps and OCSP.
-
-    A child process, not a thread: pyHanko's client and the CA's TSA in one interpreter
-    share one GIL, and signing then took seconds instead of milliseconds.
-    """
-    import os
-    import subprocess
-    import sys
-    import time
-
-    import httpx
-
-    command = [sys.executable, "-c", "from lienthong.cli.main import main; main()",
-               "ca", "serve", str(directory), "--port", str(port)]  # fmt: skip
-    env = {**os.environ, "LIENTHONG_CA_PASSPHRASE": passphrase}
-    child = subprocess.Popen(  # noqa: S603 -- our own interpreter and arguments
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if child.poll() is not None or time.monotonic() > deadline:
-                raise LienthongError("signing.timestamp_failed", "the demo CA did not start")
-            time.sleep(0.1)
-        yield
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        if child.stderr is not None:
-            child.stderr.close()
-
-
 def run_documents_demo(
     directory: Path,
     *,
@@ -298,6 +254,7 @@ def run_documents_demo(
 ) -> DocumentsDemo:
     """Make a demo CA in ``directory/ca``, then a generated document signed by the leader and
     issued by the organisation, a signed attachment and a signed electronic copy."""
+    from lienthong.authority.process import running_ca_server
     from lienthong.authority.service import init_directory
     from lienthong.signing.appearance import StampImage
     from lienthong.signing.documents import DocumentSpec, generate_document, sample_spec
@@ -345,7 +302,10 @@ def run_documents_demo(
         trust_roots=trust_roots_of(organisation),
     )
     number = f"{now.astimezone(VIETNAM_TZ):%H%M}/STTTT-VP"
-    context = _serving_ca(ca, passphrase, port) if chosen != Level.B_B else nullcontext()
+    # The CA answers timestamps and OCSP from a child process, as it would in service.
+    context = (
+        running_ca_server(ca, port, passphrase=passphrase) if chosen != Level.B_B else nullcontext()
+    )
     with context:
         signed = sign_signer(
             draft.pdf, person, StampImage(signature), now=now, level=chosen, services=services
