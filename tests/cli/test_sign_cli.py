@@ -104,6 +104,16 @@ def test_usage_errors_are_bilingual_and_coded(cli_ca: Path, tmp_path: Path) -> N
                           "--level", "C")  # fmt: skip
     assert bad_level.returncode == 1
     assert "--level" in bad_level.stderr
+    bad_form = lienthong("sign", "copy", str(draft), "-o", str(tmp_path / "x.pdf"),
+                         "--ca-dir", str(cli_ca), "--as", "so-tttt-nghe-an",
+                         "--form", "photocopy", "--level", "B-B")  # fmt: skip
+    assert bad_form.returncode == 1
+    assert "--form 'photocopy'" in bad_form.stderr
+    bad_rect = lienthong("sign", "signer", str(draft), "-o", str(tmp_path / "x.pdf"),
+                         "--ca-dir", str(cli_ca), "--as", "nguyen-van-an",
+                         "--rect", "300,100,200,150", "--level", "B-B")  # fmt: skip
+    assert bad_rect.returncode == 1
+    assert "--rect" in bad_rect.stderr
     assert not (tmp_path / "x.pdf").exists()
 
 

@@ -7,6 +7,8 @@ with ``--as NAME``) or a PKCS#12 file (``--p12``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -163,6 +165,45 @@ def _write(path: Path, data: bytes) -> None:
         raise LienthongError("io.unreadable", f"{path}: {exc.strerror}") from None
 
 
+@dataclass(frozen=True)
+class _Signing:
+    """What every ``sign`` command takes besides its own options: who signs, how, where to."""
+
+    pdf: Path
+    output: Path
+    ca_dir: Path | None
+    name: str | None
+    passphrase: str | None
+    p12: Path | None
+    p12_passphrase: str | None
+    level: str
+    tsa_url: str | None
+    trust_root: Path | None
+    as_json: bool
+
+    def run(
+        self,
+        sign: Callable[[bytes, SigningIdentity, Level, Services], SignResult],
+        *,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        """Load the signer, sign the input with ``sign``, write and report; coded errors exit
+        with status 1 and change nothing."""
+        try:
+            if check is not None:
+                check()
+            identity = _identity(
+                self.ca_dir, self.name, self.passphrase, self.p12, self.p12_passphrase
+            )
+            chosen = _level(self.level)
+            services = _services(identity, chosen, self.tsa_url, self.trust_root)
+            result = sign(_read(self.pdf), identity, chosen, services)
+            _write(self.output, result.pdf)
+        except LienthongError as exc:
+            fail(exc, exit_code=EXIT_INVALID)
+        _report(result, self.output, self.as_json)
+
+
 def _parse_rect(text: str) -> tuple[float, float, float, float]:
     try:
         values = [float(v) for v in text.split(",")]
@@ -203,22 +244,26 @@ def signer(
     from lienthong.signing.images import signature_png
     from lienthong.signing.pdf import Placement, sign_signer
 
-    try:
-        identity = _identity(ca_dir, name, passphrase, p12, p12_passphrase)
-        chosen = _level(level)
-        services = _services(identity, chosen, tsa_url, trust_root)
-        picture = _image(image, "signature", lambda: signature_png(identity.common_name))
-        placement = None
+    placement = None
+
+    def check() -> None:
+        nonlocal placement
         if rect is not None:
             placement = Placement(page or 1, Rect(*_parse_rect(rect)))
-        result = sign_signer(
-            _read(pdf), identity, picture, now=datetime.now(UTC), placement=placement,
-            anchor=anchor, page=page, level=chosen, services=services,
+
+    def sign(
+        data: bytes, identity: SigningIdentity, chosen: Level, services: Services
+    ) -> SignResult:
+        picture = _image(image, "signature", lambda: signature_png(identity.common_name))
+        return sign_signer(
+            data, identity, picture, now=datetime.now(UTC), placement=placement, anchor=anchor,
+            page=page, level=chosen, services=services,
         )  # fmt: skip
-        _write(output, result.pdf)
-    except LienthongError as exc:
-        fail(exc, exit_code=EXIT_INVALID)
-    _report(result, output, as_json)
+
+    _Signing(
+        pdf, output, ca_dir, name, passphrase, p12, p12_passphrase, level, tsa_url, trust_root,
+        as_json,
+    ).run(sign, check=check)  # fmt: skip
 
 
 @app.command("issue")
@@ -248,19 +293,19 @@ def issue_command(
     from lienthong.signing.images import seal_png
     from lienthong.signing.pdf import issue
 
-    try:
-        identity = _identity(ca_dir, name, passphrase, p12, p12_passphrase)
-        chosen = _level(level)
-        services = _services(identity, chosen, tsa_url, trust_root)
+    def sign(
+        data: bytes, identity: SigningIdentity, chosen: Level, services: Services
+    ) -> SignResult:
         picture = _image(seal, "seal", lambda: seal_png(identity.organisation))
-        result = issue(
-            _read(pdf), identity, picture, number=number, now=datetime.now(UTC), level=chosen,
+        return issue(
+            data, identity, picture, number=number, now=datetime.now(UTC), level=chosen,
             services=services, place=place,
         )  # fmt: skip
-        _write(output, result.pdf)
-    except LienthongError as exc:
-        fail(exc, exit_code=EXIT_INVALID)
-    _report(result, output, as_json)
+
+    _Signing(
+        pdf, output, ca_dir, name, passphrase, p12, p12_passphrase, level, tsa_url, trust_root,
+        as_json,
+    ).run(sign)  # fmt: skip
 
 
 @app.command()
@@ -283,18 +328,18 @@ def attachment(
     """Ký phụ lục kèm theo / sign an attachment in a separate file (top right, text only)."""
     from lienthong.signing.pdf import sign_attachment
 
-    try:
-        identity = _identity(ca_dir, name, passphrase, p12, p12_passphrase)
-        chosen = _level(level)
-        services = _services(identity, chosen, tsa_url, trust_root)
-        result = sign_attachment(
-            _read(pdf), identity, main_number=main_number, now=datetime.now(UTC), level=chosen,
+    def sign(
+        data: bytes, identity: SigningIdentity, chosen: Level, services: Services
+    ) -> SignResult:
+        return sign_attachment(
+            data, identity, main_number=main_number, now=datetime.now(UTC), level=chosen,
             services=services,
         )  # fmt: skip
-        _write(output, result.pdf)
-    except LienthongError as exc:
-        fail(exc, exit_code=EXIT_INVALID)
-    _report(result, output, as_json)
+
+    _Signing(
+        pdf, output, ca_dir, name, passphrase, p12, p12_passphrase, level, tsa_url, trust_root,
+        as_json,
+    ).run(sign)  # fmt: skip
 
 
 _FORMS = {
@@ -326,21 +371,25 @@ def copy_command(
     """Ký bản sao điện tử / sign an electronic copy (top right, copy form, text only)."""
     from lienthong.signing.pdf import CopyForm, sign_copy
 
-    try:
-        chosen_form = _FORMS.get(form.strip().casefold())
+    chosen_form = _FORMS.get(form.strip().casefold())
+
+    def check() -> None:
         if chosen_form is None:
             raise UsageError(detail=f"--form {form!r}: sao-y, sao-luc or trich-sao")
-        identity = _identity(ca_dir, name, passphrase, p12, p12_passphrase)
-        chosen = _level(level)
-        services = _services(identity, chosen, tsa_url, trust_root)
-        result = sign_copy(
-            _read(pdf), identity, form=CopyForm(chosen_form), copy_number=copy_number,
+
+    def sign(
+        data: bytes, identity: SigningIdentity, chosen: Level, services: Services
+    ) -> SignResult:
+        assert chosen_form is not None  # checked before
+        return sign_copy(
+            data, identity, form=CopyForm(chosen_form), copy_number=copy_number,
             now=datetime.now(UTC), level=chosen, services=services,
         )  # fmt: skip
-        _write(output, result.pdf)
-    except LienthongError as exc:
-        fail(exc, exit_code=EXIT_INVALID)
-    _report(result, output, as_json)
+
+    _Signing(
+        pdf, output, ca_dir, name, passphrase, p12, p12_passphrase, level, tsa_url, trust_root,
+        as_json,
+    ).run(sign, check=check)  # fmt: skip
 
 
 __all__ = ["app"]
