@@ -27,7 +27,7 @@ from lienthong.pki.profiles import OrganizationSubject
 from lienthong.store.certificates import CaRepository
 
 if TYPE_CHECKING:  # conftest is not importable at run time (tests/ is no package)
-    from tests.pki.conftest import SoftHsmToken
+    from tests.conftest import SoftHsmToken
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from lienthong.pki.keys import SigningKey
 from lienthong.pki.pkcs11_key import Pkcs11Key, generate_in_token
 
 if TYPE_CHECKING:  # conftest is not importable at run time (tests/ is no package)
-    from tests.pki.conftest import SoftHsmToken
+    from tests.conftest import SoftHsmToken
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from lienthong.pki.pkcs11_key import generate_in_token
 from lienthong.pki.resign import sign_certificate, sign_crl
 
 if TYPE_CHECKING:  # conftest is not importable at run time (tests/ is no package)
-    from tests.pki.conftest import SoftHsmToken
+    from tests.conftest import SoftHsmToken
 
 NOW = dt.datetime.now(tz=dt.UTC).replace(microsecond=0)
 

@@ -5,8 +5,8 @@ RFC 3161 §2.3 wants (extended key usage ``timeStamping`` alone and critical; ke
 digitalSignature + nonRepudiation). The description is :class:`TsaSpec`; tests that need a
 certificate that breaks the profile build one with :func:`build_tsa_pki`.
 
-The fixtures are imported by ``test_tsa.py`` (``tests/pki/conftest.py`` belongs to the CA
-tests). Also here: :func:`make_request`, a ``TimeStampReq`` builder for the unit tests that
+The fixtures are imported by ``test_tsa.py`` (the SoftHSM2 token fixture is in
+``tests/conftest.py``). Also here: :func:`make_request`, a ``TimeStampReq`` builder for the unit tests that
 do not go through ``openssl ts -query``.
 """
 
