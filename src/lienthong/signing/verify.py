@@ -139,13 +139,14 @@ class Verifier:
             self._fetched_at = clock
         return self._fetchers
 
-    def context(self, embedded: dict[str, list[object]]) -> ValidationContext:
+    def context(self, embedded: dict[str, list[object]], fetch: bool = True) -> ValidationContext:
         """A validation context: our trust roots, hard-fail revocation checking, the document's
-        own revocation data (DSS) if any, and fetching when online."""
+        own revocation data (DSS) if any, and fetching when online and ``fetch``."""
+        fetching = self.options.online and fetch
         return ValidationContext(
             trust_manager=self._trust,
-            allow_fetching=self.options.online,
-            fetchers=self._shared_fetchers() if self.options.online else None,
+            allow_fetching=fetching,
+            fetchers=self._shared_fetchers() if fetching else None,
             revocation_mode="hard-fail",
             moment=self.options.now,
             other_certs=embedded.get("other_certs", []),

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
@@ -64,8 +65,15 @@ from lienthong.signing.report import (
 
 speedups.install()
 
-#: Builds a validation context; given the document's embedded revocation data (DSS) if any.
-ContextFactory = Callable[[dict[str, list[object]]], ValidationContext]
+
+class ContextFactory(Protocol):
+    """Builds a validation context from the document's embedded revocation data (DSS) if
+    any; ``fetch`` says whether it may also fetch OCSP/CRL (when the verifier is online)."""
+
+    def __call__(
+        self, embedded: dict[str, list[object]], fetch: bool = True
+    ) -> ValidationContext: ...
+
 
 #: ISO 8601 with seconds and the Vietnam offset (Decree 30: date, hour, minute, second, zone).
 ISO_VIETNAM = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+07:00")
@@ -140,9 +148,17 @@ async def _verify_one(
     name = str(signature.field_name)
     look = _Look.of(signature)
     findings: list[Finding] = []
-    validation_context = context(dss)
+    # A document that carries its own revocation data (B-LT, B-LTA) is judged on it first,
+    # without the network: that is what the data is for, and an unreachable responder must
+    # not make a sound long-term signature indeterminate. Only if that does not pass is it
+    # checked again with fetching (a verifier that is online may know of a revocation).
+    embedded = bool(dss.get("ocsps") or dss.get("crls"))
+    validation_context = context(dss, fetch=not embedded)
     try:
         status = await async_validate_pdf_signature(signature, validation_context)
+        if embedded and not status.bottom_line:
+            validation_context = context(dss, fetch=True)
+            status = await async_validate_pdf_signature(signature, validation_context)
     except (SignatureValidationError, PdfError, ValueError, KeyError, TypeError) as exc:
         findings.append(
             Finding(
