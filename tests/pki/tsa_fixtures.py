@@ -6,8 +6,8 @@ digitalSignature + nonRepudiation). The description is :class:`TsaSpec`; tests t
 certificate that breaks the profile build one with :func:`build_tsa_pki`.
 
 The fixtures are imported by ``test_tsa.py`` (the SoftHSM2 token fixture is in
-``tests/conftest.py``). Also here: :func:`make_request`, a ``TimeStampReq`` builder for the unit tests that
-do not go through ``openssl ts -query``.
+``tests/conftest.py``). Also here: :func:`make_request`, a ``TimeStampReq`` builder for the
+unit tests that do not go through ``openssl ts -query``.
 """
 
 from __future__ import annotations
