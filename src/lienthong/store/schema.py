@@ -300,3 +300,147 @@ certificate_requests: Final = sa.Table(
     # Without AUTOINCREMENT SQLite may reuse the id of a deleted last row.
     sqlite_autoincrement=True,
 )
+
+# --------------------------------------------------------------------------- the hub (issue 5)
+# Migration 0004 adds these, and extends ``agencies`` and ``packages`` with nullable columns
+# (rows written before the hub existed, or by ``PackageRepository.record``, leave them NULL).
+
+#: Delivery states (trạng thái chuyển phát) of one package to one recipient, as
+#: ``lienthong.hub.api.DeliveryState`` spells them.
+DELIVERY_STATES: Final = ("queued", "fetched", "done", "failed")
+
+agencies.append_column(sa.Column("telephone", sa.String(64)))
+agencies.append_column(sa.Column("address", sa.String(255)))
+
+# What the hub knows of a package beyond its bytes. ``idem_key`` is the idempotency key of a
+# send (SHA-256 hex of what makes two sends "the same", see lienthong.hub.service): unique per
+# sender. ``business`` is BussinessDocType 0..3 (NULL for a status package), ``original_id``
+# the package a revoke/update/replace or a status refers to, ``report`` the validation report
+# (JSON), ``late`` whether it was sent after the legal limit following ``promulgation_date``.
+packages.append_column(sa.Column("idem_key", sa.String(64)))
+packages.append_column(sa.Column("business", sa.String(2)))
+packages.append_column(
+    sa.Column(
+        "original_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("packages.id"),
+    )
+)
+packages.append_column(sa.Column("status_code", sa.String(2)))
+packages.append_column(sa.Column("promulgation_date", sa.Date))
+packages.append_column(sa.Column("priority", sa.SmallInteger))
+packages.append_column(sa.Column("late", sa.Boolean))
+packages.append_column(sa.Column("report", sa.Text))
+packages.append_constraint(sa.UniqueConstraint("sender_code", "idem_key"))
+sa.Index("ix_packages_sender_code_id", packages.c.sender_code, packages.c.id)
+sa.Index("ix_packages_original_id", packages.c.original_id)
+
+#: Connected systems (hệ thống kết nối): a ministry's or province's software acting for a set
+#: of agencies. ``secret`` is the VDXP HMAC key and must be kept in clear (the hub recomputes
+#: the HMAC); ``cert_sha256`` the SHA-256 fingerprint (hex) of the organisation certificate
+#: that authenticates the system on our ``/v1`` API.
+hub_systems: Final = sa.Table(
+    "hub_systems",
+    metadata,
+    sa.Column("system_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("secret", sa.String(255)),
+    sa.Column("cert_sha256", sa.String(64), unique=True),
+    sa.Column("operator", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+#: Which agencies each system acts for.
+hub_system_agencies: Final = sa.Table(
+    "hub_system_agencies",
+    metadata,
+    sa.Column("system_id", sa.String(64), sa.ForeignKey("hub_systems.system_id"), primary_key=True),
+    sa.Column(
+        "agency_code", sa.String(32), sa.ForeignKey("agencies.code"), primary_key=True, index=True
+    ),
+)
+
+#: One package to one recipient agency (chuyển phát): its state, attempts, when it was fetched
+#: and acknowledged. ``routed_from`` is the retired code the sender addressed, when the hub
+#: routed to its successor. ``registration_due`` is the legal limit for status 03,
+#: ``registered_at`` when 03 arrived, ``current_status`` the derived processing status.
+deliveries: Final = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column(
+        "package_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("packages.id"),
+        primary_key=True,
+    ),
+    sa.Column("recipient_code", sa.String(32), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("queued_at", UTCDateTime(), nullable=False),
+    sa.Column("fetched_at", UTCDateTime()),
+    sa.Column("acknowledged_at", UTCDateTime()),
+    sa.Column("reason", sa.Text),
+    sa.Column("routed_from", sa.String(32)),
+    sa.Column("registration_due", UTCDateTime()),
+    sa.Column("registered_at", UTCDateTime()),
+    sa.Column("current_status", sa.String(2)),
+    # When both sides were told that this delivery is late (once).
+    sa.Column("reminded_at", UTCDateTime()),
+    sa.CheckConstraint(_in("state", DELIVERY_STATES), name="state"),
+    sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    # The inbox query: one recipient's open deliveries in package order (flat up to 1 M rows).
+    sa.Index("ix_deliveries_inbox", "recipient_code", "state", "package_id"),
+    sa.Index("ix_deliveries_registration_due", "registration_due"),
+)
+
+#: Every status (phản hồi trạng thái) reported for a delivery, in arrival order.
+status_history: Final = sa.Table(
+    "status_history",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column(
+        "package_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("packages.id"),
+        nullable=False,
+    ),
+    sa.Column("recipient_code", sa.String(32), nullable=False),
+    sa.Column("code", sa.String(2), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("reported_by", sa.String(32), nullable=False),
+    sa.Column(
+        "status_package_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("packages.id"),
+        nullable=False,
+    ),
+    # Comma-separated status.* finding codes (out of order, duplicate, …).
+    sa.Column("findings", sa.String(255), nullable=False),
+    sa.Index("ix_status_history_package_id_recipient_code", "package_id", "recipient_code"),
+    sqlite_autoincrement=True,
+)
+
+#: What each agency should learn of at once (SSE / long-poll), numbered for resumption.
+hub_events: Final = sa.Table(
+    "hub_events",
+    metadata,
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("agency_code", sa.String(32), nullable=False),
+    # package, status, delivery, notice
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("package_id", sa.BigInteger().with_variant(sa.Integer, "sqlite")),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Index("ix_hub_events_agency_code_seq", "agency_code", "seq"),
+    sqlite_autoincrement=True,
+)
