@@ -372,6 +372,11 @@ CATALOGUE: dict[str, ErrorCode] = _entries(
     ),
     ("verify.no_timestamp", "Chữ ký không có dấu thời gian", "The signature carries no timestamp"),
     (
+        "verify.timestamp_invalid",
+        "Dấu thời gian của chữ ký không hợp lệ",
+        "The signature's timestamp does not verify",
+    ),
+    (
         "verify.appearance_no_signer_image",
         "Chữ ký của người có thẩm quyền không có hình ảnh chữ ký",
         "The signer's signature shows no signature image",
@@ -406,6 +411,112 @@ CATALOGUE: dict[str, ErrorCode] = _entries(
         "Tệp đính kèm PDF không có chữ ký số",
         "An attached PDF carries no signature",
     ),
+    # --- hub: authentication of calling systems (xác thực hệ thống kết nối), ADR 0009
+    ("hub.auth_missing", "Yêu cầu chưa được ký xác thực", "The request is not authenticated"),
+    ("hub.auth_invalid", "Chữ ký xác thực yêu cầu không hợp lệ", "Invalid request signature"),
+    (
+        "hub.auth_untrusted",
+        "Chứng thư số của hệ thống không được tin cậy hoặc đã hết hạn",
+        "The system's certificate is not trusted or not valid now",
+    ),
+    ("hub.auth_revoked", "Chứng thư số của hệ thống đã bị thu hồi", "The certificate is revoked"),
+    (
+        "hub.auth_revocation_unknown",
+        "Không kiểm tra được tình trạng thu hồi của chứng thư số",
+        "The certificate's revocation status cannot be checked",
+    ),
+    (
+        "hub.auth_expired",
+        "Thời điểm ký yêu cầu nằm ngoài khoảng cho phép",
+        "The request's date is outside the allowed window",
+    ),
+    ("hub.auth_replayed", "Yêu cầu đã được gửi trước đó (phát lại)", "Replayed request"),
+    (
+        "hub.auth_unknown_system",
+        "Chứng thư số không gắn với hệ thống kết nối nào",
+        "The certificate belongs to no connected system",
+    ),
+    ("hub.forbidden_agency", "Hệ thống không được hành động cho cơ quan này", "Not your agency"),
+    ("hub.operator_only", "Chỉ người vận hành trục được thực hiện", "Operators only"),
+    # --- the agency SDK (lienthong.client)
+    ("client.unreachable", "Không kết nối được trục liên thông", "The hub cannot be reached"),
+    ("client.bad_response", "Trục liên thông trả lời không hợp lệ", "Invalid answer from the hub"),
+    ("client.refused", "Trục liên thông từ chối yêu cầu", "The hub refused the request"),
+    # --- hub core: sending, routing, delivery (trục liên thông), docs/hub.md
+    ("hub.forbidden", "Không có quyền với gói tin này", "Not allowed for this package"),
+    (
+        "hub.forged_sender",
+        "Cơ quan gửi (From) không thuộc hệ thống gửi",
+        "The sender (From) is not an agency of the calling system",
+    ),
+    ("hub.invalid_package", "Gói tin không hợp lệ", "Invalid package"),
+    (
+        "hub.bad_signature",
+        "Chữ ký số trên gói tin không hợp lệ",
+        "The package's envelope signature is invalid",
+    ),
+    ("hub.unsigned", "Gói tin chưa được ký số", "The package carries no envelope signature"),
+    (
+        "hub.unknown_recipient",
+        "Cơ quan nhận không có trong danh mục",
+        "A recipient is not in the registry",
+    ),
+    ("hub.no_recipient", "Gói tin không có cơ quan nhận", "The package has no recipient"),
+    (
+        "hub.unknown_original",
+        "Không tìm thấy văn bản gốc được tham chiếu",
+        "The document referred to was not found",
+    ),
+    ("hub.not_found", "Không tìm thấy gói tin", "Package not found"),
+    ("hub.too_large", "Gói tin vượt quá kích thước cho phép", "Package too large"),
+    ("hub.unknown_system", "Hệ thống kết nối không tồn tại", "Unknown connected system"),
+    (
+        "hub.bad_pdf_signature",
+        "Chữ ký số trên văn bản PDF không hợp lệ (nơi nhận yêu cầu từ chối)",
+        "A PDF signature is not valid and a recipient's policy refuses it",
+    ),
+    # --- the national SDK's protocol (VDXP) served by the hub, docs/vdxp.md
+    (
+        "vdxp.unsigned",
+        "Yêu cầu thiếu tiêu đề ký XroadVnpt-sign-header / XroadVnpt-hash-header",
+        "The request lacks the XroadVnpt-sign-header / XroadVnpt-hash-header headers",
+    ),
+    ("vdxp.auth_failed", "Xác thực hệ thống thất bại", "System authentication failed"),
+    (
+        "vdxp.header_mismatch",
+        "Tiêu đề yêu cầu không khớp với phần đã ký",
+        "A request header does not match its signed value",
+    ),
+    (
+        "vdxp.bad_timestamp",
+        "Tiêu đề timestamp không đúng dạng ddMMyyyy'T'HHmmss+SSSS",
+        "The timestamp header is not of the form ddMMyyyy'T'HHmmss+SSSS",
+    ),
+    (
+        "vdxp.stale_timestamp",
+        "Thời điểm của yêu cầu nằm ngoài khoảng cho phép",
+        "The request's timestamp is outside the allowed window",
+    ),
+    ("vdxp.missing_parameter", "Thiếu tham số bắt buộc", "A required parameter is missing"),
+    ("vdxp.bad_parameter", "Tham số không hợp lệ", "Invalid parameter"),
+    ("vdxp.unknown_method", "Phương thức không được hỗ trợ", "Unknown method"),
+    (
+        "vdxp.hash_mismatch",
+        "Mã băm hash-file không khớp với nội dung gói tin",
+        "hash-file does not match the package sent",
+    ),
+    ("vdxp.too_large", "Gói tin vượt quá kích thước cho phép", "The package is too large"),
+    (
+        "vdxp.unsupported",
+        "Trục không cung cấp chức năng này qua giao thức VDXP",
+        "The hub does not offer this over the VDXP protocol",
+    ),
+    (
+        "vdxp.not_your_agency",
+        "Hệ thống không được hành động cho cơ quan này",
+        "The system does not act for this agency",
+    ),
+    ("vdxp.failed", "Trục từ chối yêu cầu", "The hub refused the request"),
     # --- storage
     ("store.bad_url", "Địa chỉ cơ sở dữ liệu không hợp lệ", "Invalid database URL"),
     ("store.unavailable", "Không kết nối được cơ sở dữ liệu", "Database unavailable"),

@@ -16,6 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from lienthong.domain.errors import LienthongError
+
 
 class DeliveryState(StrEnum):
     """Where one recipient's copy of a package stands (trạng thái chuyển phát)."""
@@ -114,6 +116,9 @@ class Event:
     kind: str  #: ``package`` (new in the inbox), ``status``, ``delivery``, ``notice``
     package_id: int | None
     at: datetime
+    #: For ``notice``: what happened (e.g. a successor routing, ``not_registered:<code>``);
+    #: for ``delivery``: the recipient that acknowledged.
+    detail: str | None = None
 
 
 class HubService(Protocol):
@@ -165,15 +170,65 @@ class HubService(Protocol):
         ...
 
 
+class HubError(LienthongError):
+    """Refusal by the hub (``hub.*`` codes) / trục liên thông từ chối yêu cầu."""
+
+    default_code = "hub.forbidden"
+
+    def __init__(
+        self,
+        code: str | None = None,
+        detail: str = "",
+        *,
+        path: str = "",
+        findings: tuple[dict[str, str], ...] = (),
+    ) -> None:
+        super().__init__(code, detail, path=path)
+        #: For ``hub.invalid_package``: the validation findings (code, severity, path, …).
+        self.findings = findings
+
+
+@dataclass(frozen=True, slots=True)
+class SystemInfo:
+    """A connected system as the edges need it: who it is and how it authenticates.
+
+    ``secret`` is the VDXP HMAC key (kept in clear: the hub must recompute the HMAC);
+    ``cert_sha256`` the lowercase hex SHA-256 of the DER organisation certificate that
+    authenticates it on ``/v1``.
+    """
+
+    system_id: str
+    name: str
+    secret: str | None
+    cert_sha256: str | None
+    caller: Caller
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueRegistration:
+    """A recipient that has not registered (status 03) a package within the legal limit."""
+
+    package_id: int
+    document_id: str
+    sender: str
+    recipient: str
+    arrived_at: datetime
+    due: datetime
+    current_status: str | None = None
+
+
 __all__ = [
     "Caller",
     "DeliveryState",
     "Event",
+    "HubError",
     "HubService",
     "InboxItem",
+    "OverdueRegistration",
     "PackageKind",
     "Receipt",
     "RecipientView",
     "SentItem",
     "StatusEvent",
+    "SystemInfo",
 ]

@@ -187,9 +187,7 @@ async def _verify_one(
         tsa = tst.signing_cert.subject.human_friendly if tst.signing_cert else None
         timestamp = Timestamp(tst.timestamp, tsa, bool(tst.valid and tst.intact and tst.trusted))
         if not timestamp.valid:
-            findings.append(
-                Finding("verify.no_timestamp", Severity.WARNING, "the timestamp does not verify")
-            )
+            findings.append(Finding("verify.timestamp_invalid", Severity.WARNING, f"from {tsa}"))
     else:
         findings.append(Finding("verify.no_timestamp", Severity.WARNING))
     changes = _CHANGES.get(status.modification_level) if status.modification_level else None
