@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from lienthong import __version__
-from lienthong.cli import ca_cmd, demo_cmd, edxml_cmd, sign_cmd, verify_cmd
+from lienthong.cli import ca_cmd, demo_cmd, edxml_cmd, hub_cmd, sign_cmd, verify_cmd
 from lienthong.cli.output import err, print_json
 from lienthong.domain.errors import CATALOGUE
 
@@ -25,6 +25,7 @@ app.add_typer(ca_cmd.app, name="ca")
 app.add_typer(ca_cmd.audit_app, name="audit")
 app.add_typer(sign_cmd.app, name="sign")
 app.command(name="verify")(verify_cmd.verify)
+hub_cmd.register(app)
 
 
 @app.command()
