@@ -14,9 +14,9 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
-## make run: the main job on the embedded default (SQLite in ./var/)
+## make run: the hub with a demo registry and CA on SQLite in ./var/hub (Ctrl-C stops it)
 run: $(STAMP)
-	$(VENV)/bin/lienthong demo run --var ./var
+	$(VENV)/bin/lienthong hub serve --data ./var/hub --port 8090
 
 ## make test: lint, type checks, import contracts and the whole suite (SQLite and PostgreSQL)
 test: $(STAMP) lint typecheck contracts
