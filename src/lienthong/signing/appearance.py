@@ -98,6 +98,12 @@ class Rect:
         """(x0, y0, x1, y1)."""
         return (self.x0, self.y0, self.x1, self.y1)
 
+    def overlap(self, other: Rect) -> float:
+        """Area shared with ``other`` (0 if they do not meet)."""
+        w = min(self.x1, other.x1) - max(self.x0, other.x0)
+        h = min(self.y1, other.y1) - max(self.y0, other.y0)
+        return w * h if w > 0 and h > 0 else 0.0
+
     def snapped(self) -> Rect:
         """The same box moved to whole points with a whole-point size (appearance boxes are
         integers in pyHanko, so a fractional size would stretch the image slightly)."""

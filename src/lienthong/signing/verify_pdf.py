@@ -46,6 +46,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from lienthong.domain.errors import Severity
 from lienthong.signing import speedups
+from lienthong.signing.appearance import Rect
 from lienthong.signing.report import (
     CertificateInfo,
     FileReport,
@@ -311,27 +312,6 @@ def revocation_source(context: ValidationContext, dss: dict[str, list[object]]) 
 
 
 # -- appearance -------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Box:
-    """An axis-aligned rectangle in page coordinates."""
-
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-    @property
-    def width(self) -> float:
-        """Width in points."""
-        return self.x1 - self.x0
-
-    def overlap(self, other: Box) -> float:
-        """Area shared with ``other``."""
-        w = min(self.x1, other.x1) - max(self.x0, other.x0)
-        h = min(self.y1, other.y1) - max(self.y0, other.y0)
-        return w * h if w > 0 and h > 0 else 0.0
-
-
 Matrix = tuple[float, float, float, float, float, float]
 _IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
@@ -351,10 +331,10 @@ def _apply(m: Matrix, x: float, y: float) -> tuple[float, float]:
     return a * x + c * y + e, b * x + d * y + f
 
 
-def _box_of(m: Matrix, x0: float, y0: float, x1: float, y1: float) -> Box:
+def _box_of(m: Matrix, x0: float, y0: float, x1: float, y1: float) -> Rect:
     points = [_apply(m, x, y) for x in (x0, x1) for y in (y0, y1)]
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    return Box(min(xs), min(ys), max(xs), max(ys))
+    return Rect(min(xs), min(ys), max(xs), max(ys))
 
 
 @dataclass
@@ -362,10 +342,10 @@ class _Look:
     """What a signature widget shows: where, its images (page coordinates) and its text."""
 
     page: int | None = None
-    rect: Box | None = None
-    images: list[Box] = field(default_factory=list)
+    rect: Rect | None = None
+    images: list[Rect] = field(default_factory=list)
     text: str = ""
-    page_box: Box | None = None
+    page_box: Rect | None = None
     role: str = "unknown"
     error: str | None = None
 
@@ -383,7 +363,7 @@ class _Look:
         if "/Rect" not in widget and "/Kids" in widget:
             widget = widget["/Kids"][0].get_object()
         rect = [float(v) for v in widget["/Rect"]]
-        self.rect = Box(min(rect[0], rect[2]), min(rect[1], rect[3]),
+        self.rect = Rect(min(rect[0], rect[2]), min(rect[1], rect[3]),
                         max(rect[0], rect[2]), max(rect[1], rect[3]))  # fmt: skip
         page_ref = widget.get("/P")
         reader = signature.reader
@@ -397,7 +377,7 @@ class _Look:
                 if page.get_object() is target or page == target:
                     self.page = index
                     box = [float(v) for v in target.get("/MediaBox", [0, 0, 595, 842])]
-                    self.page_box = Box(*box)
+                    self.page_box = Rect(*box)
                     break
         if self.rect.width <= 0:
             return
@@ -439,7 +419,7 @@ def _walk(  # noqa: PLR0912, PLR0917 - one dispatch over content operators; recu
     ref: object,
     ctm: Matrix,
     resources: object,
-    images: list[Box],
+    images: list[Rect],
     texts: list[str],
     depth: int = 0,
 ) -> None:
@@ -574,9 +554,9 @@ def _appearance_findings(signatures: list[SignatureReport], looks: list[_Look]) 
     return findings
 
 
-def _covers_left_third(seal: Box, image: Box) -> bool:
+def _covers_left_third(seal: Rect, image: Rect) -> bool:
     """The seal overlaps the left third of the signer's image and stays left of its middle."""
-    third = Box(image.x0, image.y0, image.x0 + image.width / 3, image.y1)
+    third = Rect(image.x0, image.y0, image.x0 + image.width / 3, image.y1)
     return seal.overlap(third) > 0 and seal.x1 <= image.x0 + image.width / 2 + 1
 
 
