@@ -193,10 +193,15 @@ class PgNotifyBridge:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the listener (it notices within a second)."""
+        """Stop the listener (it notices within a second) and close the NOTIFY connection."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        with self._send_lock:
+            connection, self._sender = self._sender, None
+        close = getattr(connection, "close", None)
+        if close is not None:
+            close()
 
     def publish(self, codes: Sequence[str]) -> None:
         """``NOTIFY`` the other processes (one short autocommit statement)."""
@@ -206,17 +211,24 @@ class PgNotifyBridge:
         if len(payload) > _MAX_PAYLOAD:
             payload = WAKE_ALL
         with self._send_lock:
-            connection = self._sender
-            if connection is None or getattr(connection, "closed", True):
-                connection = psycopg.connect(self._url, autocommit=True)
-                self._sender = connection
-            assert isinstance(connection, psycopg.Connection)
-            try:
-                connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
-            except psycopg.Error:
-                connection.close()
-                self._sender = None
-                raise
+            # Twice at most: a connection the server dropped (restart, failover) is only found
+            # dead when used; the second try is on a fresh one, so the first NOTIFY after a
+            # restart is not lost. If the server is still down, the error goes to the caller.
+            for attempt in (1, 2):
+                connection = self._sender
+                if connection is None or getattr(connection, "closed", True):
+                    connection = psycopg.connect(self._url, autocommit=True)
+                    self._sender = connection
+                assert isinstance(connection, psycopg.Connection)
+                try:
+                    connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+                except psycopg.Error:
+                    connection.close()
+                    self._sender = None
+                    if attempt == 2:
+                        raise
+                else:
+                    return
 
     def _listen(self) -> None:
         import psycopg

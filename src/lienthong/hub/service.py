@@ -82,6 +82,7 @@ from lienthong.store.hub_store import (
     StatusRow,
     SystemRecord,
     SystemRepository,
+    lock_event_order,
 )
 from lienthong.store.repositories import AgencyRecord, AgencyRepository
 
@@ -195,7 +196,7 @@ class Hub:
         self.blobs = blobs
         self.config = config or HubConfig()
         self._own_committer = committer is None
-        self.committer = committer or GroupCommitter(engine)
+        self.committer = committer or GroupCommitter(engine, on_connection=_begin_group)
         self._changed = threading.Condition()
         self._listeners: list[Callable[[Sequence[tuple[str, int]]], None]] = []
 
@@ -840,6 +841,14 @@ class Hub:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _begin_group(connection: Connection | None) -> None:
+    """At the start of each group commit, before any row lock: take the event-order lock
+    (``lock_event_order``), so that event numbers become visible in order across processes
+    and a group never waits for it while holding rows (docs/hub.md, "event order")."""
+    if connection is not None:
+        lock_event_order(connection)
 
 
 @functools.lru_cache(maxsize=4096)

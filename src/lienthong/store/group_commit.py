@@ -9,7 +9,11 @@ per caller; only the fsyncs are shared.
 
 Each caller's work runs in its own SAVEPOINT: if it raises, its writes are undone and the
 caller gets the exception, while the others' work goes on and commits. If the commit itself
-fails, every caller of that group gets the error and none of their writes exist.
+fails, every caller of that group gets the error and none of their writes exist. If the
+connection is lost (a database restart), every caller of the group gets
+``StoreError("store.unavailable")`` — never SQLAlchemy's ``PendingRollbackError`` — and the
+next group runs on a new connection; whether a commit that was under way took effect is
+unknown, so callers retry idempotently.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
 
 from lienthong.domain.errors import StoreError
 from lienthong.store.engine import write_transaction
@@ -113,24 +118,49 @@ class GroupCommitter:
                     self._on_connection(connection)
                 try:
                     for item in group:
+                        if connection.invalidated:  # lost mid-group: the rest cannot run
+                            item.error = _lost(None)
+                            continue
                         try:
                             with connection.begin_nested():
                                 item.result = item.run(connection)
                         except Exception as exc:  # noqa: BLE001 - handed to its caller
-                            item.error = exc
+                            item.error = _lost(exc) if connection.invalidated else exc
                 finally:
                     if self._on_connection is not None:
                         self._on_connection(None)
         except Exception as exc:  # noqa: BLE001 - the commit failed: nobody's work exists
+            error = _lost(exc) if _is_lost(exc) else exc
             for item in group:
                 if item.error is None:
-                    item.error = exc
+                    item.error = error
                     item.result = None
         finally:
             self.groups += 1
             self.works += len(group)
             for item in group:
                 item.done.set()
+
+
+def _is_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database connection was lost (server restart, network)."""
+    if isinstance(exc, StoreError):
+        return exc.code == "store.unavailable"
+    if isinstance(exc, sa_exc.PendingRollbackError):  # the connection was invalidated earlier
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+
+
+def _lost(exc: BaseException | None) -> BaseException:
+    """The error a caller gets when the connection died under its group: ``store.unavailable``
+    (HTTP 503: retry). Whether a commit that was under way took effect is unknown, so callers
+    must retry idempotently (the hub's sends are)."""
+    if isinstance(exc, StoreError) and exc.code == "store.unavailable":
+        return exc
+    error = StoreError("store.unavailable", "the database connection was lost during the write")
+    if exc is not None:
+        error.__cause__ = exc
+    return error
 
 
 __all__ = ["DEFAULT_MAX_GROUP", "GroupCommitter"]

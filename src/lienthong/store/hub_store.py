@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from lienthong.domain.errors import StoreError, UsageError
+from lienthong.store.audit import _lock_chain
 from lienthong.store.engine import statement_scope
 from lienthong.store.repositories import _integrity_code
 from lienthong.store.schema import (
@@ -579,7 +580,14 @@ class HubRepository:
         at: datetime,
         detail: str | None = None,
     ) -> int:
-        """Append an event for ``agency_code`` and return its number."""
+        """Append an event for ``agency_code`` and return its number.
+
+        Event numbers become visible in order (thứ tự sự kiện): on PostgreSQL the number is
+        taken under :func:`lock_event_order`, held until the transaction ends, so a
+        transaction cannot be handed seq 12 while the one holding seq 11 has not committed
+        (a reader resuming "after 12" would miss 11). SQLite serialises writers anyway.
+        """
+        lock_event_order(self._conn)
         seq = self._conn.execute(
             _INSERT_EVENT,
             {
@@ -615,6 +623,27 @@ class HubRepository:
     def last_event_seq(self) -> int:
         """The newest event number (0 if none)."""
         return int(self._conn.execute(sa.select(sa.func.max(hub_events.c.seq))).scalar() or 0)
+
+
+def lock_event_order(connection: Connection) -> None:
+    """Serialise event numbering across hub processes until ``connection``'s transaction ends.
+
+    On PostgreSQL this is the audit chain's advisory lock (``audit._lock_chain``): one
+    lock, so the two can never be taken in opposite orders (no deadlock), and every hub write
+    that numbers events already appends to the audit chain, so writers were serialised by it
+    anyway. Taken once per transaction: a later call in the same transaction does nothing —
+    unless the first was inside a SAVEPOINT, whose rollback would release it. The hub takes
+    it at the start of each group commit, before any row lock (so that it never waits for
+    the lock while holding rows another holder of the lock wants). A no-op on SQLite.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    transaction = connection.get_transaction()
+    if transaction is not None and connection.info.get(_ORDER_LOCKED) is transaction:
+        return
+    _lock_chain(connection)
+    if transaction is not None and not connection.in_nested_transaction():
+        connection.info[_ORDER_LOCKED] = transaction
 
 
 def agency_contacts(connection: Connection, code: str) -> Mapping[str, Any] | None:
@@ -728,5 +757,6 @@ def _insert_ignore(
 
 
 _PREPARED: dict[tuple[str, str, str], Any] = {}
+_ORDER_LOCKED = "lienthong.hub_store.event_order_locked"
 _INSERT_EVENT = sa.insert(hub_events).returning(hub_events.c.seq)
 _INSERT_STATUS = sa.insert(status_history)
