@@ -673,7 +673,7 @@ def test_without_the_lock_the_second_appender_fails_instead_of_waiting(
 ) -> None:
     # The control for the test above: it is the lock that turns a collision into a wait.
     # Without it, both read an empty log; the database still refuses a fork, as an error.
-    monkeypatch.setattr(audit_module, "_lock_chain", lambda connection: None)
+    monkeypatch.setattr(audit_module, "lock_chain", lambda connection: None)
     errors: list[BaseException] = []
 
     def second() -> None:

@@ -16,7 +16,7 @@ head hash somewhere else (a report, a signed export) and pass it to :meth:`Audit
 
 :class:`AuditLog` takes the caller's ``Connection`` and never commits, like the repositories.
 Appending takes the chain's write lock inside the caller's transaction (see
-:func:`_lock_chain`), so two processes appending at once never fork the chain: the second waits
+:func:`lock_chain`), so two processes appending at once never fork the chain: the second waits
 for the first to commit and then links to its entry.
 """
 
@@ -226,7 +226,7 @@ class AuditLog:
         at_text = format_at(at)  # refuses a naive time
         at_utc = at.astimezone(UTC)
 
-        _lock_chain(self._conn)
+        lock_chain(self._conn)
         head = self._conn.execute(_HEAD_LINK).one_or_none()
         seq = 1 if head is None else int(head.seq) + 1
         prev_hash = GENESIS_HASH if head is None else str(head.hash)
@@ -499,7 +499,7 @@ def _recompute(item: _Stored, seq: int) -> str:
     )
 
 
-def _lock_chain(connection: Connection) -> None:
+def lock_chain(connection: Connection) -> None:
     """Take the chain's write lock, held until the caller's transaction ends.
 
     The one dialect-specific part of the audit log. Without it two appenders could both read

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from lienthong.domain.errors import StoreError, UsageError
-from lienthong.store.audit import _lock_chain
+from lienthong.store.audit import lock_chain
 from lienthong.store.engine import statement_scope
 from lienthong.store.repositories import _integrity_code
 from lienthong.store.schema import (
@@ -628,7 +628,7 @@ class HubRepository:
 def lock_event_order(connection: Connection) -> None:
     """Serialise event numbering across hub processes until ``connection``'s transaction ends.
 
-    On PostgreSQL this is the audit chain's advisory lock (``audit._lock_chain``): one
+    On PostgreSQL this is the audit chain's advisory lock (``audit.lock_chain``): one
     lock, so the two can never be taken in opposite orders (no deadlock), and every hub write
     that numbers events already appends to the audit chain, so writers were serialised by it
     anyway. Taken once per transaction: a later call in the same transaction does nothing —
@@ -641,7 +641,7 @@ def lock_event_order(connection: Connection) -> None:
     transaction = connection.get_transaction()
     if transaction is not None and connection.info.get(_ORDER_LOCKED) is transaction:
         return
-    _lock_chain(connection)
+    lock_chain(connection)
     if transaction is not None and not connection.in_nested_transaction():
         connection.info[_ORDER_LOCKED] = transaction
 
