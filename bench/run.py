@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_edxml
+import bench_hub
 import bench_pki
 import bench_signing
 import bench_verify
@@ -23,6 +24,7 @@ def main() -> None:
     bench_pki.main()
     bench_signing.main()
     bench_verify.main()
+    bench_hub.main()
 
 
 if __name__ == "__main__":
