@@ -30,7 +30,8 @@ Goals, on the project's 2-core machine:
 
 Run: ``make bench`` (or ``.venv/bin/python bench/bench_hub.py``); about 7 minutes (most of it
 filling the inbox tables). ``BENCH_HUB_POOL``, ``BENCH_HUB_SECONDS``, ``BENCH_HUB_INBOX``
-(sizes, comma-separated) and ``BENCH_HUB_INBOX_PG=0`` make a shorter run.
+(sizes, comma-separated) and ``BENCH_HUB_INBOX_PG=0`` make a shorter run;
+``BENCH_HUB_WORKERS=2`` runs ``hub serve --workers 2``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ PDF_BYTES = 100_000
 WRK_THREADS = 2
 WRK_CONNECTIONS = 32
 WRK_SECONDS = int(os.environ.get("BENCH_HUB_SECONDS", "12"))
+#: ``hub serve --workers`` (``BENCH_HUB_WORKERS``); CPU figures then count the master only.
+HUB_WORKERS = int(os.environ.get("BENCH_HUB_WORKERS", "1"))
 RATIO_GOAL = 0.70
 RATE_GOAL = 1_000
 SSE_GOAL_MS = 200.0
@@ -483,7 +486,7 @@ def hub_load(db_url: str, work: Path, ca_dir: Path, pool: Pool, label: str) -> H
     data = work / f"hub-{label}"
     command = [
         str(BIN / "lienthong"), "hub", "serve", "--db", db_url, "--port", str(port),
-        "--data", str(data), "--ca-dir", str(ca_dir),
+        "--data", str(data), "--ca-dir", str(ca_dir), "--workers", str(HUB_WORKERS),
     ]  # fmt: skip
     env = {**os.environ, "LIENTHONG_CA_PASSPHRASE": PASSPHRASE}
     url = f"http://127.0.0.1:{port}"
@@ -674,7 +677,7 @@ def main() -> None:  # noqa: PLR0915 - one report, top to bottom
             )
             goal = f"≥ {RATIO_GOAL:.0%} of bare, ≈ {RATE_GOAL:,}/s"
             print(
-                f"| `hub serve` VDXP sendEdoc, {label} | "
+                f"| `hub serve --workers {HUB_WORKERS}` VDXP sendEdoc, {label} | "
                 f"{run.stored:,} | {run.load.duplicate} | {run.load.failed} | "
                 f"{run.load.span:.1f} | {run.load.rate:,.0f} ({ratio:.0%}) | "
                 f"{run.load.p50_ms:.1f} | {run.load.p99_ms:.1f} | "

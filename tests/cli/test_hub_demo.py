@@ -17,7 +17,8 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_the_printed_walkthrough_works(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_printed_walkthrough_works(tmp_path: Path, workers: int) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -27,7 +28,8 @@ def test_the_printed_walkthrough_works(tmp_path: Path) -> None:
     log = tmp_path / "hub.log"
     with log.open("wb") as sink:
         server = subprocess.Popen(
-            [binary, "hub", "serve", "--data", str(tmp_path / "var" / "hub"), "--port", str(port)],
+            [binary, "hub", "serve", "--data", str(tmp_path / "var" / "hub"), "--port", str(port),
+             "--workers", str(workers)],
             stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
         )  # fmt: skip
     try:

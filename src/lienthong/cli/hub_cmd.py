@@ -335,6 +335,12 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo/--no-demo", help="Create a demo CA and register its systems.")
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Worker processes (one per core; PostgreSQL recommended)."
+        ),
+    ] = 1,
 ) -> None:
     """Chạy trục liên thông / run the hub (``/v1``, ``/healthz``, ``/metrics``)."""
     import uvicorn
@@ -370,7 +376,45 @@ def serve(
         )
     else:
         out.print(f"  export LIENTHONG_HUB_URL={base} LIENTHONG_CA_DIR={ca_hint}")
-    uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]
+    if workers == 1:
+        uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]
+        return
+    # Everything that is done once (demo CA, migrations, registry) is done above, here; each
+    # worker process imports the app and opens the database, configured by the environment.
+    os.environ.update({
+        _ENV_DB: url, _ENV_DATA: str(data), _ENV_CA: str((ca_dir or data / "ca").resolve()),
+        _ENV_REVOCATION: revocation, _ENV_WINDOW: str(window),
+    })  # fmt: skip
+    if url.startswith("sqlite"):
+        out.print(
+            "Lưu ý / note: SQLite + nhiều tiến trình / several processes: an event written by one "
+            "worker reaches streams held by another within 2 s (PostgreSQL: at once)."
+        )
+    uvicorn.run(
+        "lienthong.cli.hub_cmd:app_from_environment", factory=True, workers=workers,
+        host=host, port=port, log_level="warning", access_log=False,
+    )  # fmt: skip
+
+
+_ENV_DB = "LIENTHONG_HUB_DB"
+_ENV_DATA = "LIENTHONG_HUB_DATA"
+_ENV_CA = "LIENTHONG_HUB_CA_DIR"
+_ENV_REVOCATION = "LIENTHONG_HUB_REVOCATION"
+_ENV_WINDOW = "LIENTHONG_HUB_WINDOW"
+
+
+def app_from_environment() -> object:
+    """The app of one ``hub serve --workers N`` worker process (the settings ``serve`` put in
+    the environment; the demo CA and registry already exist)."""
+    return build_app(
+        db=os.environ[_ENV_DB],
+        data_dir=Path(os.environ[_ENV_DATA]),
+        ca_dir=Path(os.environ[_ENV_CA]),
+        revocation=os.environ.get(_ENV_REVOCATION, "ca-dir"),
+        window=float(os.environ.get(_ENV_WINDOW, "300")),
+        demo=False,
+        announce=False,
+    )
 
 
 @app.command("register-system")
