@@ -53,6 +53,7 @@ from lienthong.authority.problems import (
     problem_response,
 )
 from lienthong.domain.errors import LienthongError, UsageError
+from lienthong.web import BodyTooLargeError, read_body
 
 log = logging.getLogger(__name__)
 
@@ -73,25 +74,6 @@ PEM_FILE = "application/x-pem-file"
 
 T = TypeVar("T")
 _Caller = Callable[..., Awaitable[Any]]
-
-
-class _TooLargeError(Exception):
-    """The request body went over :data:`MAX_REQUEST_BYTES`."""
-
-
-async def _read_body(request: Request, limit: int = MAX_REQUEST_BYTES) -> bytes:
-    """The body, refusing early when Content-Length or the stream goes over ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLargeError
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLargeError
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def decode_ocsp_get(encoded: str) -> bytes | None:
@@ -165,8 +147,8 @@ def _status_routes(
     async def ocsp_post(request: Request) -> Response:
         name = request.path_params["name"]
         try:
-            body = await _read_body(request)
-        except _TooLargeError:
+            body = await read_body(request, MAX_REQUEST_BYTES)
+        except BodyTooLargeError:
             return http_problem("http.too_large", f"at most {MAX_REQUEST_BYTES} bytes")
         try:
             der = await call(functools.partial(status.ocsp, name, body, now=clock()))
@@ -197,8 +179,8 @@ def _status_routes(
     async def timestamp(request: Request) -> Response:
         name = request.path_params["name"]
         try:
-            body = await _read_body(request)
-        except _TooLargeError:
+            body = await read_body(request, MAX_REQUEST_BYTES)
+        except BodyTooLargeError:
             return http_problem("http.too_large", f"at most {MAX_REQUEST_BYTES} bytes")
         try:
             der = await call(functools.partial(status.timestamp, name, body, now=clock()))

@@ -45,6 +45,7 @@ from lienthong.hub.api import Caller, Event, HubService
 from lienthong.hub.auth import AuthError, RequestAuthenticator, SignedRequest
 from lienthong.hub.metrics import Metrics
 from lienthong.hub.push import Notifier, NotifyingHub
+from lienthong.web import BodyTooLargeError, read_body
 
 log = logging.getLogger(__name__)
 
@@ -247,17 +248,10 @@ AgencyCode = Annotated[str, Path(max_length=64, description="Agency code (mã đ
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _HttpProblemError("http.too_large", f"at most {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _HttpProblemError("http.too_large", f"at most {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_body(request, limit)
+    except BodyTooLargeError as exc:
+        raise _HttpProblemError("http.too_large", str(exc)) from None
 
 
 def _target(scope: Scope) -> str:

@@ -64,6 +64,7 @@ from lienthong.store import schema
 from lienthong.store.engine import write_transaction
 from lienthong.store.hub_store import SystemRepository, set_agency_contacts
 from lienthong.store.repositories import AgencyRepository
+from lienthong.web import BodyTooLargeError, read_body
 
 if TYPE_CHECKING:
     from lienthong.hub.service import Hub
@@ -853,17 +854,10 @@ class VdxpAdapter:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise VdxpError("vdxp.too_large", f"> {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise VdxpError("vdxp.too_large", f"> {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_body(request, limit)
+    except BodyTooLargeError:
+        raise VdxpError("vdxp.too_large", f"> {limit} bytes") from None
 
 
 def create_vdxp_router(
