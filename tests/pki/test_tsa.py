@@ -579,6 +579,17 @@ _VALID_REQUEST = make_request(DATA)
 
 
 @pytest.mark.unit
+def test_a_request_whose_tag_reads_as_another_type_is_a_rejection(rsa_tsa_pki: TsaPki) -> None:
+    # Found by test_fuzz_mutated_requests: asn1crypto raised AttributeError from inside
+    # the parser ("'ObjectDescriptor' object has no attribute 'native'").
+    mutated = bytearray(_VALID_REQUEST)
+    mutated[66 % len(mutated)] ^= 6
+    response = rsa_tsa_pki.authority().respond(bytes(mutated), now=_now(), serial=1)
+    status, _ = _status(response)
+    assert status == "rejection"
+
+
+@pytest.mark.unit
 @FUZZ
 @given(request_der=_mutations(_VALID_REQUEST))
 def test_fuzz_mutated_requests(rsa_tsa_pki: TsaPki, request_der: bytes) -> None:
