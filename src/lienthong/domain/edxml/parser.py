@@ -10,6 +10,7 @@ element count are bounded, and nothing touches the file system or the network.
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from functools import cache
@@ -321,9 +322,42 @@ def _canonical(element: etree._Element) -> str:
     dropped, so the same content always gives the same string whatever prefixes and
     indentation the producer (or our own serialiser) used: equality survives round trips.
     """
-    nsmap: dict[str, str] = {}
-    clone = _rebuild(element, nsmap)
+    clone = _plain_copy(element)
+    if clone is None:
+        clone = _rebuild(element, {})
     return etree.tostring(clone, method="c14n", exclusive=True, with_comments=False).decode()
+
+
+def _plain_copy(element: etree._Element) -> etree._Element | None:
+    """The fast path of :func:`_canonical`: a C-level copy with whitespace-only text dropped,
+    when it already is what :func:`_rebuild` would build — every element either without a
+    namespace or in one of :data:`_PREFIXES` under that very prefix, no namespaced or
+    prefixed attribute, nothing but elements (the parser drops comments and PIs). ``None``
+    otherwise: the element is then rebuilt (a signature, the usual kept element, has about
+    forty elements, and rebuilding them one by one in Python is most of reading it)."""
+    for node in element.iter():
+        tag = node.tag
+        if not isinstance(tag, str):
+            return None
+        if tag.startswith("{"):
+            if _PREFIXES.get(tag[1 : tag.index("}")]) != node.prefix:
+                return None
+        elif ":" in tag:
+            return None
+        for name in node.keys():  # noqa: SIM118 - lxml attributes, not a dict
+            if ":" in name or name.startswith("{"):
+                return None
+    clone = copy.deepcopy(element)
+    clone.tail = None
+    for node in clone.iter():
+        text = node.text
+        if text is not None and not text.strip():
+            node.text = None
+        if node is not clone:
+            tail = node.tail
+            if tail is not None and not tail.strip():
+                node.tail = None
+    return clone
 
 
 def _rebuild(element: etree._Element, nsmap: dict[str, str]) -> etree._Element:
