@@ -345,7 +345,7 @@ def _plain_copy(element: etree._Element) -> etree._Element | None:
         elif ":" in tag:
             return None
         for name in node.keys():  # noqa: SIM118 - lxml attributes, not a dict
-            if ":" in name or name.startswith("{"):
+            if ":" in str(name) or str(name).startswith("{"):
                 return None
     clone = copy.deepcopy(element)
     clone.tail = None
