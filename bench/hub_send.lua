@@ -3,7 +3,10 @@
 -- POOL_DIR/N.edxml and POOL_DIR/N.headers ("Name: value" per line). Thread k of T sends
 -- packages k, k+T, k+2T, … and stops when its share of the pool is used, so no package is
 -- sent twice. Usage:
---   wrk -t2 -c32 -d20s -s hub_send.lua URL -- POOL_DIR COUNT PATH THREADS
+--   wrk -t2 -c32 -d20s -s hub_send.lua URL -- POOL_DIR COUNT PATH THREADS [START [DELAY_MS]]
+-- START (default 0) is the first package of this run's share (COUNT is where it ends);
+-- DELAY_MS paces the load: each connection waits that long after an answer before it sends
+-- again (wrk's delay()), to measure latency below saturation.
 -- Prints one line: ACCEPTED n DUPLICATE n FAILED n SECONDS s
 local threads = {}
 local counter = 0
@@ -19,7 +22,8 @@ function init(args)
   count = tonumber(args[2])
   path = args[3]
   step = tonumber(args[4])
-  next_package = index
+  next_package = tonumber(args[5] or "0") + index
+  pause = tonumber(args[6] or "0")
   accepted, duplicate, failed = 0, 0, 0
   exhausted = false
 end
@@ -29,6 +33,10 @@ local function read(name)
   local data = file:read("*a")
   file:close()
   return data
+end
+
+function delay()
+  return pause
 end
 
 function request()

@@ -54,6 +54,11 @@ class PackageRecord:
     stored_at: datetime
 
 
+#: Built once: constructing a statement costs more than running it (the hub resolves every
+#: recipient with it, in the writer's transaction).
+_FIND_AGENCY = sa.select(agencies).where(agencies.c.code == sa.bindparam("code"))
+
+
 class AgencyRepository:
     """Agencies: add, look up, list the children of one, retire one in favour of a successor."""
 
@@ -100,11 +105,7 @@ class AgencyRepository:
 
     def find(self, code: str) -> AgencyRecord | None:
         """Return the agency ``code``, or ``None``."""
-        found = (
-            self._conn.execute(sa.select(agencies).where(agencies.c.code == code))
-            .mappings()
-            .one_or_none()
-        )
+        found = self._conn.execute(_FIND_AGENCY, {"code": code}).mappings().one_or_none()
         return None if found is None else _agency(found)
 
     def list_children(self, parent_code: str) -> list[AgencyRecord]:
