@@ -79,7 +79,7 @@ PDF_BYTES = 100_000
 WRK_THREADS = 2
 WRK_CONNECTIONS = 32
 WRK_SECONDS = int(os.environ.get("BENCH_HUB_SECONDS", "12"))
-#: ``hub serve --workers`` (``BENCH_HUB_WORKERS``); CPU figures then count the master only.
+#: ``hub serve --workers`` (``BENCH_HUB_WORKERS``); CPU figures count the workers too.
 HUB_WORKERS = int(os.environ.get("BENCH_HUB_WORKERS", "1"))
 RATIO_GOAL = 0.70
 RATE_GOAL = 1_000
@@ -145,9 +145,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds so far of process ``pid`` and its running children (the
+    workers of ``hub serve --workers N``), from Linux ``/proc``."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
