@@ -179,3 +179,46 @@ def test_delivery_state_is_constrained(connection: Connection) -> None:
         connection.exec_driver_sql(
             f"UPDATE deliveries SET state = 'lost' WHERE package_id = {package_id}"
         )
+
+
+def test_pending_pdf_scan_uses_its_partial_index(connection: Connection) -> None:
+    """The pipeline's claim reads only the partial index of pending packages (SQLite's plan;
+    on PostgreSQL the index exists with the same predicate)."""
+    indexes = {ix["name"]: ix for ix in sa.inspect(connection).get_indexes("packages")}
+    assert indexes["ix_packages_pdf_pending"]["column_names"] == ["id"]
+    if connection.dialect.name != "sqlite":
+        definition = connection.exec_driver_sql(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_packages_pdf_pending'"
+        ).scalar_one()
+        assert "WHERE ((pdf_state)::text = 'pending'::text)" in definition
+        return
+    plan = connection.exec_driver_sql(
+        "EXPLAIN QUERY PLAN SELECT id, sha256 FROM packages WHERE pdf_state = 'pending' "
+        "AND (pdf_claimed_until IS NULL OR pdf_claimed_until <= '2026-11-27') "
+        "ORDER BY id LIMIT 20"
+    ).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "ix_packages_pdf_pending" in details
+    assert "TEMP B-TREE" not in details
+
+
+def test_pdf_claims_are_leases(connection: Connection) -> None:
+    sender, recipient = _agency(connection), _agency(connection)
+    repo = HubRepository(connection)
+    values = {**_package(sender, "D,2026/11/27,11/X"), "pdf_state": "pending"}
+    package_id, _ = repo.insert_package(values)
+    repo.add_delivery(package_id=package_id, recipient_code=recipient, queued_at=NOW, state="held")
+    lease = NOW + timedelta(seconds=60)
+
+    def mine(now: datetime) -> list[int]:  # other tests' committed rows may be visible
+        claims = repo.claim_pdf_checks(now, until=now + timedelta(seconds=60), limit=10_000)
+        return [c.package_id for c in claims if c.package_id == package_id]
+
+    assert mine(NOW) == [package_id]
+    assert mine(NOW + timedelta(seconds=59)) == []  # claimed
+    assert mine(lease) == [package_id]  # expired: taken over
+    assert repo.release_delivery(package_id, recipient, state="queued", now=NOW)
+    assert not repo.release_delivery(package_id, recipient, state="refused", now=NOW)
+    assert repo.finish_pdf_check(package_id, "{}")
+    assert not repo.finish_pdf_check(package_id, "{}")  # once
+    assert mine(NOW + timedelta(days=1)) == []

@@ -124,3 +124,45 @@ def test_sqlite_enforces_foreign_keys_again_after_migrating(tmp_path: Path) -> N
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_0005_keeps_the_deliveries_and_allows_the_pdf_check_states(empty_engine: Engine) -> None:
+    """0004 → 0005 keeps rows; ``held``/``refused`` and ``pdf_state`` are accepted after it and
+    refused before; the downgrade delivers held packages (queued) and fails refused ones."""
+    upgrade(empty_engine, "0004")
+    at = "2026-11-27 00:00:00+00:00"
+    insert_package = sa.text(
+        "INSERT INTO packages (id, document_id, sender_code, kind, sha256, size, stored_at,"
+        " idem_key) VALUES (:id, :doc, 'S', 'document', :sha, 1, :at, :doc)"
+    )
+    insert_delivery = sa.text(
+        "INSERT INTO deliveries (package_id, recipient_code, state, attempts, queued_at)"
+        " VALUES (:id, :to, :state, 0, :at)"
+    )
+    with empty_engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO agencies (code, name, level, status, created_at)"
+                                   " VALUES ('S', 'S', 1, 'active', :at)"), {"at": at})  # fmt: skip
+        for number in (1, 2, 3):
+            connection.execute(
+                insert_package, {"id": number, "doc": f"d{number}", "sha": "0" * 64, "at": at}
+            )
+        connection.execute(insert_delivery, {"id": 1, "to": "R", "state": "queued", "at": at})
+    with pytest.raises(sa.exc.IntegrityError), empty_engine.begin() as connection:
+        connection.execute(insert_delivery, {"id": 2, "to": "R", "state": "held", "at": at})
+
+    upgrade(empty_engine)
+
+    with empty_engine.begin() as connection:
+        connection.execute(insert_delivery, {"id": 2, "to": "R", "state": "held", "at": at})
+        connection.execute(insert_delivery, {"id": 3, "to": "R", "state": "refused", "at": at})
+        connection.execute(sa.text("UPDATE packages SET pdf_state = 'pending' WHERE id = 2"))
+        states = dict(connection.execute(sa.text("SELECT package_id, state FROM deliveries")).all())
+    assert states == {1: "queued", 2: "held", 3: "refused"}
+    with pytest.raises(sa.exc.IntegrityError), empty_engine.begin() as connection:
+        connection.execute(sa.text("UPDATE packages SET pdf_state = 'maybe' WHERE id = 3"))
+
+    downgrade(empty_engine, "0004")
+
+    with empty_engine.connect() as connection:
+        states = dict(connection.execute(sa.text("SELECT package_id, state FROM deliveries")).all())
+    assert states == {1: "queued", 2: "queued", 3: "failed"}

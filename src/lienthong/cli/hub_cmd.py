@@ -10,9 +10,12 @@ key of a CA directory (``--ca-dir`` and ``--as``) as ADR 0009 describes.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -29,7 +32,8 @@ if TYPE_CHECKING:
 
     from lienthong.client.api import HubClient
     from lienthong.hub.api import Caller
-    from lienthong.hub.service import Hub
+    from lienthong.hub.maintenance import ClosableVerifier
+    from lienthong.hub.service import Hub, HubConfig
 
 app = typer.Typer(no_args_is_help=True, help="Trục liên thông / the exchange hub: serve, register.")
 
@@ -152,24 +156,41 @@ def add_demo_recipient(ca_dir: Path, passphrase: str, *, now: datetime) -> None:
     (ca_dir / "issued" / f"{stem}.pem").write_bytes(record.pem)
 
 
-def write_demo_letters(target: Path, *, now: datetime) -> list[Path]:
-    """Two unsigned letters (công văn) between the demo agencies, each with a generated PDF,
-    ready for ``lienthong send`` (which signs the envelope)."""
+def write_demo_letters(
+    target: Path, *, now: datetime, ca_dir: Path | None = None, passphrase: str = DEMO_PASSPHRASE
+) -> list[Path]:
+    """Two letters (công văn) between the demo agencies, each with a generated PDF, ready for
+    ``lienthong send`` (which signs the envelope). With ``ca_dir`` the PDF carries the sending
+    organisation's signature (B-B, an attachment's corner signature), so that the hub's PDF
+    check passes; without it the PDF is unsigned (the check does not pass: flagged)."""
     from lienthong.domain.edxml import Organization, serialize_package
     from lienthong.domain.edxml.builder import DocumentDraft, FileToAttach, build_document
     from lienthong.domain.vntime import VIETNAM_TZ
     from lienthong.signing.documents import generate_document, sample_spec
+    from lienthong.signing.identity import ca_directory_identity
+    from lienthong.signing.pdf import Level, sign_attachment
 
     target.mkdir(parents=True, exist_ok=True)
     sttt = Organization(organ_id="000.00.12.H41", organ_name="Sở Thông tin và Truyền thông")
     syt = Organization(organ_id=DEMO_RECIPIENT[0], organ_name=DEMO_RECIPIENT[1])
     written = []
-    for index, (sender, recipient, notation, stem) in enumerate(
-        [(sttt, syt, "STTTT-VP", "gui-so-y-te"), (syt, sttt, "SYT-VP", "gui-so-tttt")]
+    for index, (sender, recipient, notation, stem, identity) in enumerate(
+        [
+            (sttt, syt, "STTTT-VP", "gui-so-y-te", "so-tttt-nghe-an"),
+            (syt, sttt, "SYT-VP", "gui-so-tttt", DEMO_RECIPIENT[2]),
+        ]
     ):
         local = now.astimezone(VIETNAM_TZ)
         number = f"{local:%H%M%S}{index}"
         pdf = generate_document(sample_spec(index)).pdf
+        if ca_dir is not None:
+            try:
+                signer = ca_directory_identity(ca_dir, identity, passphrase)
+                pdf = sign_attachment(
+                    pdf, signer, main_number=f"{number}/{notation}", now=now, level=Level.B_B
+                ).pdf
+            except (OSError, ValueError, LienthongError):
+                pass  # not the demo CA (no such organisation, other passphrase): unsigned
         draft = DocumentDraft(
             sender=sender,
             recipients=[recipient],
@@ -245,6 +266,123 @@ def _seed_demo(engine: Engine, ca_dir: Path, *, now: datetime, announce: bool) -
             )
 
 
+@dataclass(frozen=True)
+class PdfSettings:
+    """The background pipeline's settings of ``hub serve`` (see docs/hub-api.md)."""
+
+    check: str = "background"  #: off, entry, background
+    policy: str = "flag"  #: flag or reject: recipients not in ``reject``
+    reject: tuple[str, ...] = ()  #: recipients whose policy is reject
+    revocation: str = "ca-dir"  #: ca-dir, online, none
+    remind_every: float = 60.0  #: seconds between reminder runs (0: never)
+    undelivered_after: float = 86400.0  #: seconds before an open delivery is "undelivered"
+    lease: float = 60.0  #: seconds a process's claim on a PDF check lasts
+
+    def to_env(self) -> dict[str, str]:
+        """For the worker processes of ``--workers N``."""
+        return {_ENV_PDF: json.dumps(dataclasses.asdict(self))}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> PdfSettings:
+        """What :meth:`to_env` wrote (the defaults without it)."""
+        raw = environ.get(_ENV_PDF)
+        if not raw:
+            return cls()
+        values = json.loads(raw)
+        values["reject"] = tuple(values.get("reject", ()))
+        return cls(**values)
+
+
+def pdf_verifier_factory(
+    ca_dir: Path, revocation: str, passphrase: str
+) -> tuple[Callable[[], ClosableVerifier], Callable[[], None]]:
+    """Makes the PDF verifiers of the hub (one per maintenance thread), trusting the CA
+    directory's roots; and what closes what they share.
+
+    ``revocation``: ``ca-dir`` gives the path validation the current CRLs of the directory's
+    CAs, signed on demand (the hub runs next to its CA; no network, and the demo's status URLs
+    are served by nobody); ``online`` fetches OCSP/CRL from the certificates' URLs; ``none``
+    uses only what the PDF embeds — usually nothing, so revocation is INDETERMINATE, which the
+    hub counts as not passed.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    from lienthong.hub.maintenance import CrlVerifier
+    from lienthong.signing.identity import ca_directory_roots
+    from lienthong.signing.verify import Verifier, VerifyOptions
+
+    roots = tuple(
+        c.public_bytes(serialization.Encoding.DER)
+        for c in ca_directory_roots(ca_dir)
+        if c.issuer == c.subject
+    )
+    match revocation:
+        case "online":
+            options = VerifyOptions(roots, online=True)
+            return (lambda: Verifier(options)), (lambda: None)
+        case "none":
+            offline = VerifyOptions(roots, online=False)
+            return (lambda: Verifier(offline)), (lambda: None)
+        case "ca-dir":
+            from lienthong.authority.service import AuthorityService
+
+            try:
+                authority = AuthorityService(ca_dir, passphrase)
+            except (LienthongError, OSError, ValueError) as exc:
+                raise UsageError(
+                    detail=f"--pdf-revocation ca-dir: cannot open the CAs of {ca_dir} ({exc}); "
+                    "set LIENTHONG_CA_PASSPHRASE or use --pdf-revocation online"
+                ) from None
+
+            def crls() -> list[bytes]:
+                now = datetime.now(UTC)
+                return [authority.crl_der(name, now=now) for name in authority.ca_names()]
+
+            local = VerifyOptions(roots, online=False)
+            return (lambda: CrlVerifier(local, crls)), authority.close
+        case _:
+            raise UsageError(detail=f"--pdf-revocation {revocation}: ca-dir, online or none")
+
+
+def hub_config(
+    pdf: PdfSettings, ca_dir: Path
+) -> tuple[HubConfig, Callable[[], ClosableVerifier] | None, list[Callable[[], None]]]:
+    """The core's configuration for ``pdf``, the maker of the maintenance thread's verifier
+    (background mode) and what to close when the hub stops."""
+    from datetime import timedelta
+
+    from lienthong.hub.service import HubConfig, LockedVerifier, PdfCheck, PdfPolicy
+
+    try:
+        mode, policy = PdfCheck(pdf.check), PdfPolicy(pdf.policy)
+    except ValueError:
+        raise UsageError(
+            detail=f"--pdf-check {pdf.check} / --pdf-policy {pdf.policy}: "
+            "off|entry|background, flag|reject"
+        ) from None
+    factory: Callable[[], ClosableVerifier] | None = None
+    closers: list[Callable[[], None]] = []
+    entry_verifier = None
+    if mode is not PdfCheck.OFF:
+        passphrase = os.environ.get("LIENTHONG_CA_PASSPHRASE", DEMO_PASSPHRASE)
+        factory, close_shared = pdf_verifier_factory(ca_dir, pdf.revocation, passphrase)
+        closers.append(close_shared)
+        if mode is PdfCheck.ENTRY:  # one verifier shared by the request threads
+            made = factory()
+            closers.insert(0, made.close)
+            entry_verifier = LockedVerifier(made)  # type: ignore[arg-type]
+            factory = None
+    config = HubConfig(
+        undelivered_after=timedelta(seconds=pdf.undelivered_after),
+        pdf_check=mode,
+        pdf_verifier=entry_verifier,
+        pdf_policy=policy,
+        pdf_policies=dict.fromkeys(pdf.reject, PdfPolicy.REJECT),
+        pdf_lease=timedelta(seconds=pdf.lease),
+    )
+    return config, factory, closers
+
+
 def build_app(
     *,
     db: str,
@@ -254,12 +392,15 @@ def build_app(
     window: float,
     demo: bool,
     announce: bool = True,
+    pdf: PdfSettings | None = None,
 ) -> object:
-    """The hub's ASGI app over ``db`` and ``ca_dir`` (what ``hub serve`` runs)."""
+    """The hub's ASGI app over ``db`` and ``ca_dir`` (what ``hub serve`` runs), with its
+    maintenance loop (background PDF checks, reminders) started by the app's lifespan."""
     from datetime import timedelta
 
     from lienthong.hub.auth import OcspRevocation, RequestAuthenticator, RevocationChecker
     from lienthong.hub.http import create_hub_app
+    from lienthong.hub.maintenance import Maintenance
     from lienthong.hub.push import Notifier, PgNotifyBridge
     from lienthong.hub.service import Hub
     from lienthong.signing.identity import ca_directory_roots
@@ -279,9 +420,11 @@ def build_app(
         if announce:
             out.print(f"CA demo đã tạo / demo CA created: {escape(str(ca_dir))}")
     data_dir.mkdir(parents=True, exist_ok=True)
+    pdf = pdf or PdfSettings()
+    config, factory, closers = hub_config(pdf, ca_dir)
     engine = create_engine(db)
     upgrade(engine)
-    hub = Hub(engine, BlobStore(data_dir / "blobs"))
+    hub = Hub(engine, BlobStore(data_dir / "blobs"), config)
     if demo:
         _seed_demo(engine, ca_dir, now=now, announce=announce)
     cas = ca_directory_roots(ca_dir)
@@ -309,7 +452,16 @@ def build_app(
     from lienthong.hub.vdxp import vdxp_router
 
     extra = [vdxp_router(hub)]  # the national SDK's protocol, /XrdAdapter/adapter/{method}
-    return create_hub_app(hub, authenticator=authenticator, notifier=notifier, extra_routers=extra)
+    maintenance = Maintenance(
+        hub, verifier_factory=factory, remind_every=pdf.remind_every, on_stop=closers
+    )
+    return create_hub_app(
+        hub,
+        authenticator=authenticator,
+        notifier=notifier,
+        extra_routers=extra,
+        maintenance=maintenance,
+    )
 
 
 @app.command()
@@ -341,12 +493,58 @@ def serve(
             min=1, max=64, help="Worker processes (one per core; PostgreSQL recommended)."
         ),
     ] = 1,
+    pdf_check: Annotated[
+        str,
+        typer.Option(
+            help="Kiểm tra chữ ký PDF / when PDF signatures are checked: off, entry (in the "
+            "send, slow) or background (before delivery; deliveries are held until then)."
+        ),
+    ] = "background",
+    pdf_policy: Annotated[
+        str,
+        typer.Option(
+            help="Chính sách / what recipients not named by --pdf-reject want when PDF "
+            "signatures do not pass (INDETERMINATE included): flag (deliver, flagged) or "
+            "reject (refuse the delivery)."
+        ),
+    ] = "flag",
+    pdf_reject: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pdf-reject",
+            help="Mã cơ quan / a recipient whose policy is reject (repeatable).",
+        ),
+    ] = None,
+    pdf_revocation: Annotated[
+        str,
+        typer.Option(
+            help="Thu hồi / revocation of PDF signers: ca-dir (the CA directory's own CRLs), "
+            "online (the certificates' OCSP/CRL URLs) or none (INDETERMINATE: not passed)."
+        ),
+    ] = "ca-dir",
+    remind_every: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Nhắc việc / seconds between reminder runs (late deliveries; 0: never)."
+        ),
+    ] = 60.0,
+    undelivered_after: Annotated[
+        float,
+        typer.Option(
+            min=1, help="Seconds after which an open delivery is long undelivered (reminded)."
+        ),
+    ] = 86400.0,
 ) -> None:
     """Chạy trục liên thông / run the hub (``/v1``, ``/healthz``, ``/metrics``)."""
     import uvicorn
 
     data = data.resolve()
     url = db or f"sqlite:///{data / 'hub.db'}"
+    pdf = PdfSettings(
+        check=pdf_check, policy=pdf_policy, reject=tuple(pdf_reject or ()),
+        revocation=pdf_revocation, remind_every=remind_every,
+        undelivered_after=undelivered_after,
+    )  # fmt: skip
     try:
         asgi = build_app(
             db=url,
@@ -355,6 +553,7 @@ def serve(
             revocation=revocation,
             window=window,
             demo=demo,
+            pdf=pdf,
         )
     except LienthongError as error:
         fail(error)
@@ -364,7 +563,12 @@ def serve(
     )
     ca_hint = escape(str((ca_dir or data / "ca").resolve()))
     if demo:
-        letters = write_demo_letters(data / "demo", now=datetime.now(UTC))
+        letters = write_demo_letters(
+            data / "demo",
+            now=datetime.now(UTC),
+            ca_dir=(ca_dir or data / "ca").resolve(),
+            passphrase=os.environ.get("LIENTHONG_CA_PASSPHRASE", DEMO_PASSPHRASE),
+        )
         send_hint = escape(str(letters[0]))
         out.print(
             "Thử / try (Sở TT&TT gửi Sở Y tế / one agency sends to another):\n"
@@ -377,13 +581,16 @@ def serve(
     else:
         out.print(f"  export LIENTHONG_HUB_URL={base} LIENTHONG_CA_DIR={ca_hint}")
     if workers == 1:
-        uvicorn.run(asgi, host=host, port=port, log_level="warning", access_log=False)  # type: ignore[arg-type]
+        uvicorn.run(
+            asgi, host=host, port=port, log_level="warning", access_log=False,  # type: ignore[arg-type]
+            timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        )  # fmt: skip
         return
     # Everything that is done once (demo CA, migrations, registry) is done above, here; each
     # worker process imports the app and opens the database, configured by the environment.
     os.environ.update({
         _ENV_DB: url, _ENV_DATA: str(data), _ENV_CA: str((ca_dir or data / "ca").resolve()),
-        _ENV_REVOCATION: revocation, _ENV_WINDOW: str(window),
+        _ENV_REVOCATION: revocation, _ENV_WINDOW: str(window), **pdf.to_env(),
     })  # fmt: skip
     if url.startswith("sqlite"):
         out.print(
@@ -393,14 +600,20 @@ def serve(
     uvicorn.run(
         "lienthong.cli.hub_cmd:app_from_environment", factory=True, workers=workers,
         host=host, port=port, log_level="warning", access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
     )  # fmt: skip
 
+
+#: Seconds open requests get to finish at shutdown: SSE streams never finish by themselves,
+#: and without a limit they would keep the process (and its maintenance loop) alive.
+SHUTDOWN_GRACE = 3
 
 _ENV_DB = "LIENTHONG_HUB_DB"
 _ENV_DATA = "LIENTHONG_HUB_DATA"
 _ENV_CA = "LIENTHONG_HUB_CA_DIR"
 _ENV_REVOCATION = "LIENTHONG_HUB_REVOCATION"
 _ENV_WINDOW = "LIENTHONG_HUB_WINDOW"
+_ENV_PDF = "LIENTHONG_HUB_PDF"
 
 
 def app_from_environment() -> object:
@@ -414,6 +627,7 @@ def app_from_environment() -> object:
         window=float(os.environ.get(_ENV_WINDOW, "300")),
         demo=False,
         announce=False,
+        pdf=PdfSettings.from_env(os.environ),
     )
 
 

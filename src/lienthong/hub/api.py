@@ -22,10 +22,12 @@ from lienthong.domain.errors import LienthongError
 class DeliveryState(StrEnum):
     """Where one recipient's copy of a package stands (trạng thái chuyển phát)."""
 
+    HELD = "held"  #: chờ kiểm tra chữ ký: its PDF signatures are being checked (hidden)
     QUEUED = "queued"  #: waiting for the recipient to fetch it
     FETCHED = "fetched"  #: fetched at least once, not acknowledged yet (redelivered)
     DONE = "done"  #: acknowledged as received
     FAILED = "failed"  #: acknowledged as not processable (the sender is told)
+    REFUSED = "refused"  #: refused by the recipient's PDF policy (never delivered)
 
 
 class PackageKind(StrEnum):

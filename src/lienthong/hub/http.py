@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lienthong.domain.errors import CATALOGUE, LienthongError
 from lienthong.hub.api import Caller, Event, HubService
 from lienthong.hub.auth import AuthError, RequestAuthenticator, SignedRequest
+from lienthong.hub.maintenance import Maintenance
 from lienthong.hub.metrics import Metrics
 from lienthong.hub.push import Notifier, NotifyingHub
 from lienthong.web import BodyTooLargeError, read_body
@@ -310,6 +311,7 @@ def create_hub_app(  # noqa: PLR0915 - one closure per route keeps the wiring in
     health: Callable[[], Mapping[str, object]] | None = None,
     metrics: Metrics | None = None,
     call: Callable[..., Awaitable[Any]] | None = None,
+    maintenance: Maintenance | None = None,
 ) -> FastAPI:
     """The hub's ASGI app.
 
@@ -318,6 +320,8 @@ def create_hub_app(  # noqa: PLR0915 - one closure per route keeps the wiring in
     often a waiting stream re-reads the store even if nobody woke it (a safety net across
     processes without LISTEN/NOTIFY). ``call`` runs the core's blocking calls (a thread pool by
     default). ``health`` returns extra members of ``/healthz`` (e.g. a database ping).
+    ``maintenance`` (the background PDF check and reminders, ``lienthong.hub.maintenance``)
+    is started with the app's lifespan, stopped at its end, and reports into ``metrics``.
     """
     service: HubService
     if isinstance(hub, NotifyingHub):
@@ -341,10 +345,20 @@ def create_hub_app(  # noqa: PLR0915 - one closure per route keeps the wiring in
     metrics.gauge("lienthong_hub_stream_listeners", lambda: float(notifier.listening()))
     run: Callable[..., Awaitable[Any]] = call or run_in_threadpool
 
+    if maintenance is not None:
+        maintenance.bind_metrics(metrics)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
-        yield
+        if maintenance is None:
+            yield
+            return
+        maintenance.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(maintenance.stop)
 
     app = FastAPI(
         title="lienthong hub — trục liên thông văn bản",

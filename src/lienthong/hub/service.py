@@ -43,7 +43,7 @@ from lienthong.domain.edxml.validation import (
     ValidationReport,
     validate_package,
 )
-from lienthong.domain.errors import EdxmlError, LienthongError, Severity
+from lienthong.domain.errors import EdxmlError, LienthongError, Severity, UsageError
 from lienthong.domain.priority import Priority
 from lienthong.domain.status import (
     DeliveryStatusState,
@@ -75,10 +75,12 @@ from lienthong.store.audit import AuditLog
 from lienthong.store.blobs import BlobStore
 from lienthong.store.group_commit import GroupCommitter
 from lienthong.store.hub_store import (
+    HIDDEN_STATES,
     OPEN_STATES,
     DeliveryRecord,
     HubPackage,
     HubRepository,
+    PdfClaim,
     StatusRow,
     SystemRecord,
     SystemRepository,
@@ -106,6 +108,20 @@ class PdfPolicy(StrEnum):
 
     REJECT = "reject"  #: refuse the package (the sender learns at once)
     FLAG = "flag"  #: accept it and flag it in the stored report (the default)
+
+
+class PdfCheck(StrEnum):
+    """When the hub checks the PDF signatures of a document (kiểm tra chữ ký PDF).
+
+    Not passing includes INDETERMINATE (e.g. the OCSP responder did not answer) and a verifier
+    that failed: the check fails closed for recipients whose policy is ``reject``.
+    """
+
+    OFF = "off"  #: never (the report says ``"pdf": "not_checked"``)
+    ENTRY = "entry"  #: on entry, in ``send`` (synchronous: slow sends)
+    #: after the receipt, before delivery: deliveries are ``held`` until
+    #: :meth:`Hub.verify_pending` has checked the package (the served hub's default)
+    BACKGROUND = "background"
 
 
 #: Verifies a package's bytes (``lienthong.signing.verify.Verifier.verify_bytes``, made
@@ -152,10 +168,22 @@ class HubConfig:
     pdf_policy: PdfPolicy = PdfPolicy.FLAG
     #: Per recipient agency code.
     pdf_policies: Mapping[str, PdfPolicy] = field(default_factory=dict)
+    #: When PDFs are checked (``None``: on entry if ``pdf_verifier`` is set, else never).
+    #: ``background`` needs a verifier only in :meth:`Hub.verify_pending` (given there or here).
+    pdf_check: PdfCheck | None = None
+    #: How long a process's claim on a pending PDF check lasts before another may take it.
+    pdf_lease: timedelta = timedelta(seconds=60)
 
     def pdf_policy_for(self, agency: str) -> PdfPolicy:
         """The PDF policy of one recipient."""
         return self.pdf_policies.get(agency, self.pdf_policy)
+
+    @property
+    def pdf_mode(self) -> PdfCheck:
+        """The effective :class:`PdfCheck`."""
+        if self.pdf_check is not None:
+            return self.pdf_check
+        return PdfCheck.OFF if self.pdf_verifier is None else PdfCheck.ENTRY
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +203,18 @@ class _Checked:
 class _Accepted:
     receipt: Receipt
     events: tuple[tuple[str, int], ...]
+    held: bool = False  #: deliveries wait for the background PDF check
+
+
+@dataclass(frozen=True, slots=True)
+class PdfCheckRun:
+    """What one :meth:`Hub.check_pending_pdfs` call did."""
+
+    verified: int = 0  #: packages checked and recorded by this call
+    passed: int = 0  #: of which the PDFs passed
+    delivered: int = 0  #: deliveries released to their recipient (``queued``)
+    refused: int = 0  #: deliveries refused by the recipient's PDF policy
+    errors: int = 0  #: packages whose verifier raised (recorded as not passed)
 
 
 class Hub:
@@ -199,6 +239,9 @@ class Hub:
         self.committer = committer or GroupCommitter(engine, on_connection=_begin_group)
         self._changed = threading.Condition()
         self._listeners: list[Callable[[Sequence[tuple[str, int]]], None]] = []
+        self._held_listeners: list[Callable[[], None]] = []
+        if self.config.pdf_mode is PdfCheck.ENTRY and self.config.pdf_verifier is None:
+            raise UsageError("usage.bad_argument", "pdf_check=entry needs a pdf_verifier")
 
     def close(self) -> None:
         """Stop the writer thread (if the hub made it)."""
@@ -212,6 +255,11 @@ class Hub:
         Called on the committing thread: keep it short (e.g. ``loop.call_soon_threadsafe``).
         """
         self._listeners.append(callback)
+
+    def on_held(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after a commit that held deliveries for the background PDF check
+        (the maintenance loop wakes at once instead of at its next tick). Keep it short."""
+        self._held_listeners.append(callback)
 
     def wait_for_events(
         self, caller: Caller, agency: str, *, after_seq: int = 0, timeout: float = 25.0
@@ -265,6 +313,12 @@ class Hub:
             self._refused(caller, edxml, exc, now)
             raise
         self._notify(accepted.events)
+        if accepted.held:
+            for callback in self._held_listeners:
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001 - must not fail a committed send
+                    _log.exception("hub held-package listener failed")
         return accepted.receipt
 
     def _check(self, caller: Caller, edxml: bytes) -> _Checked:
@@ -313,23 +367,11 @@ class Hub:
 
     def _check_pdfs(self, checked: _Checked, edxml: bytes) -> _Checked:
         verifier = self.config.pdf_verifier
-        if verifier is None or checked.kind != "document":
+        if self.config.pdf_mode is not PdfCheck.ENTRY or verifier is None:
             return checked
-        report = verifier(edxml)
-        attachments = [
-            {
-                "file": a.file,
-                "indication": a.indication.value,
-                "sub_indication": a.sub_indication.value if a.sub_indication else None,
-            }
-            for a in report.attachments
-        ]
-        unreadable = [f.code for f in report.findings if f.code == "verify.attachment_unreadable"]
-        passed = not unreadable and all(a.passed for a in report.attachments)
-        summary: dict[str, object] = {"passed": passed, "attachments": attachments}
-        if unreadable:
-            summary["findings"] = unreadable
-        return replace(checked, pdf=summary)
+        if checked.kind != "document":
+            return checked
+        return replace(checked, pdf=pdf_summary(verifier(edxml)))
 
     def _check_signature(self, package: Package, check: EnvelopeCheck, sender: str) -> str:
         block = package.signature
@@ -417,10 +459,12 @@ class Hub:
             ]
             if refusing:
                 raise HubError("hub.bad_pdf_signature", f"refused by {', '.join(refusing)}")
+        held = checked.kind == "document" and self.config.pdf_mode is PdfCheck.BACKGROUND
+        pdf: object = checked.pdf if checked.pdf is not None else "not_checked"
         report = {
             "valid": checked.report.valid,
             "signature": checked.signature,
-            "pdf": checked.pdf if checked.pdf is not None else "not_checked",
+            "pdf": "pending" if held else pdf,
             "findings": [f.as_dict() for f in checked.report.findings],
             "notices": notices,
         }
@@ -440,6 +484,7 @@ class Hub:
                 "priority": int(priority),
                 "late": late,
                 "report": json.dumps(report, ensure_ascii=False, sort_keys=True),
+                "pdf_state": "pending" if held else None,
             }
         )
         if not created:
@@ -480,7 +525,10 @@ class Hub:
                 queued_at=now,
                 routed_from=routed_from,
                 registration_due=due,
+                state="held" if held else "queued",
             )
+            if held:
+                continue  # the recipient learns of it once its PDFs are checked
             kind = "status" if checked.kind == "status" else "package"
             events.append((target, repo.add_event(target, kind, package_id, now)))
         events.extend(
@@ -506,7 +554,7 @@ class Hub:
             recipients=tuple(recipients),
             notices=tuple(notices),
         )
-        return _Accepted(receipt, tuple(events))
+        return _Accepted(receipt, tuple(events), held=held)
 
     def _route_status(
         self, repo: HubRepository, checked: _Checked
@@ -529,12 +577,16 @@ class Hub:
             if checked.sender != original.sender_code:
                 raise HubError("hub.forbidden", f"13 for {checked.document_id}")
             if ref.organ_id and ref.organ_id != original.sender_code:
-                if repo.delivery(original.id, ref.organ_id) is None:
+                if not _visible(repo.delivery(original.id, ref.organ_id)):
                     raise HubError("hub.forbidden", f"13 for {checked.document_id}")
                 return code.value, original, [ref.organ_id]
-            everyone = [d.recipient_code for d in repo.deliveries_of([original.id])[original.id]]
+            everyone = [
+                d.recipient_code
+                for d in repo.deliveries_of([original.id])[original.id]
+                if _visible(d)
+            ]
             return code.value, original, everyone
-        if repo.delivery(original.id, checked.sender) is None:
+        if not _visible(repo.delivery(original.id, checked.sender)):
             raise HubError(
                 "hub.forbidden", f"{checked.sender} did not receive {checked.document_id}"
             )
@@ -672,6 +724,8 @@ class Hub:
             repo = HubRepository(connection)
             stored = repo.package(package_id)
             delivery = repo.delivery(package_id, agency) if stored else None
+        if delivery is not None and delivery.state in HIDDEN_STATES:
+            delivery = None  # held or refused: not (yet) the recipient's
         if stored is None or (delivery is None and stored.sender_code != agency):
             raise HubError("hub.not_found", f"package {package_id} for {agency}")
         data = self.blobs.get(stored.sha256)
@@ -698,7 +752,8 @@ class Hub:
         def work(connection: Connection) -> tuple[InboxItem, list[tuple[str, int]]]:
             repo = HubRepository(connection)
             stored = repo.package(package_id)
-            if stored is None or repo.delivery(package_id, agency) is None:
+            found = repo.delivery(package_id, agency) if stored else None
+            if stored is None or found is None or found.state in HIDDEN_STATES:
                 raise HubError("hub.not_found", f"package {package_id} for {agency}")
             events: list[tuple[str, int]] = []
             if repo.close_delivery(package_id, agency, state=state.value, reason=reason, now=now):
@@ -749,9 +804,9 @@ class Hub:
         with self.engine.connect() as connection:
             repo = HubRepository(connection)
             stored = repo.package(package_id)
-            allowed = stored is not None and (
-                stored.sender_code == agency or repo.delivery(package_id, agency) is not None
-            )
+            delivery = repo.delivery(package_id, agency) if stored else None
+            visible = delivery is not None and delivery.state not in HIDDEN_STATES
+            allowed = stored is not None and (stored.sender_code == agency or visible)
         if stored is None or not allowed:
             raise HubError("hub.not_found", f"package {package_id} for {agency}")
         report: dict[str, object] = json.loads(stored.report or "{}")
@@ -835,12 +890,180 @@ class Hub:
         self._notify(events)
         return count
 
+    # -- the background PDF check (kiểm tra chữ ký PDF trước khi chuyển) -------------------------
+    def verify_pending(
+        self, now: datetime, *, limit: int = 20, verifier: PackageVerifier | None = None
+    ) -> int:
+        """Check the PDF signatures of up to ``limit`` held packages and release or refuse
+        their deliveries; returns how many packages this call checked (0: nothing pending).
+
+        See :meth:`check_pending_pdfs`."""
+        return self.check_pending_pdfs(now, limit=limit, verifier=verifier).verified
+
+    def check_pending_pdfs(
+        self, now: datetime, *, limit: int = 20, verifier: PackageVerifier | None = None
+    ) -> PdfCheckRun:
+        """The background pipeline's step, safe to run from any number of hub processes.
+
+        1. Claim (one write) up to ``limit`` pending packages for :attr:`HubConfig.pdf_lease`
+           — a process that dies holding a claim loses it then, and another takes over.
+        2. For each, read the blob and run ``verifier`` (default :attr:`HubConfig.
+           pdf_verifier`) outside any transaction. A verifier that raises gives a summary
+           that did not pass (fail closed), with the error.
+        3. One write per package: store the summary in the report and, for each delivery
+           still ``held``, ``refused`` if the PDFs did not pass and the recipient's policy is
+           ``reject`` (audited ``hub.refuse.pdf``, a ``notice`` ``pdf_refused:<recipient>`` to
+           the sender), else ``queued`` with a ``package`` event to the recipient; a package
+           another process finished meanwhile is left alone (nothing twice). Waiters are
+           woken after each commit.
+        """
+        check = verifier or self.config.pdf_verifier
+        if check is None:
+            raise UsageError("usage.bad_argument", "verify_pending needs a PDF verifier")
+        until = now + self.config.pdf_lease
+        claims = self._write(
+            lambda c: HubRepository(c).claim_pdf_checks(now, until=until, limit=max(1, limit))
+        )
+        run = PdfCheckRun()
+        for claim in claims:
+            summary = self._verify_blob(check, claim)
+            released = self._write(
+                functools.partial(self._release, claim=claim, summary=summary, now=now)
+            )
+            self._notify(released.events)
+            if not released.recorded:
+                continue
+            run = PdfCheckRun(
+                verified=run.verified + 1,
+                passed=run.passed + bool(summary["passed"]),
+                delivered=run.delivered + released.delivered,
+                refused=run.refused + released.refused,
+                errors=run.errors + ("error" in summary),
+            )
+        return run
+
+    def _verify_blob(self, check: PackageVerifier, claim: PdfClaim) -> dict[str, object]:
+        try:
+            return pdf_summary(check(self.blobs.get(claim.sha256)))
+        except Exception as exc:  # noqa: BLE001 - recorded, and the package fails closed
+            _log.exception("PDF check of package %s failed", claim.package_id)
+            return {
+                "passed": False,
+                "attachments": [],
+                "indication": "INDETERMINATE",
+                "error": f"{type(exc).__name__}: {exc}"[:300],
+            }
+
+    def _release(
+        self, connection: Connection, *, claim: PdfClaim, summary: dict[str, object], now: datetime
+    ) -> _Released:
+        repo = HubRepository(connection)
+        stored = repo.package(claim.package_id)
+        if stored is None or stored.pdf_state != "pending":
+            return _Released(recorded=False)
+        report: dict[str, object] = json.loads(stored.report or "{}")
+        report["pdf"] = summary
+        if not repo.finish_pdf_check(
+            stored.id, json.dumps(report, ensure_ascii=False, sort_keys=True)
+        ):
+            return _Released(recorded=False)  # another process finished it first
+        passed = bool(summary["passed"])
+        events: list[tuple[str, int]] = []
+        delivered = refused = 0
+        due: datetime | None = None
+        for delivery in repo.deliveries_of([stored.id])[stored.id]:
+            if delivery.state != "held":
+                continue
+            recipient = delivery.recipient_code
+            if not passed and self.config.pdf_policy_for(recipient) is PdfPolicy.REJECT:
+                reason = "hub.bad_pdf_signature: " + _pdf_reason(summary)
+                if repo.release_delivery(
+                    stored.id, recipient, state="refused", now=now, reason=reason[:500]
+                ):
+                    refused += 1
+                    AuditLog(connection).append(
+                        actor="hub",
+                        action="hub.refuse.pdf",
+                        subject=str(stored.id),
+                        details={"recipient": recipient, "sender": stored.sender_code,
+                                 "document_id": stored.document_id, "pdf": summary},
+                        at=now,
+                    )  # fmt: skip
+                    detail = f"pdf_refused:{recipient}"
+                    seq = repo.add_event(stored.sender_code, "notice", stored.id, now, detail)
+                    events.append((stored.sender_code, seq))
+                continue
+            if due is None:
+                priority = Priority(stored.priority or Priority.NORMAL)
+                due = _register_by(
+                    now.replace(microsecond=0),
+                    priority,
+                    self.config.calendar,
+                    self.config.deadline_policy,
+                )
+            if repo.release_delivery(
+                stored.id, recipient, state="queued", now=now, registration_due=due
+            ):
+                delivered += 1
+                events.append((recipient, repo.add_event(recipient, "package", stored.id, now)))
+        return _Released(recorded=True, events=tuple(events), delivered=delivered, refused=refused)
+
+    def pending_pdf_checks(self) -> int:
+        """How many packages wait for their PDF check (the backlog gauge)."""
+        with self.engine.connect() as connection:
+            return HubRepository(connection).count_pending_pdf_checks()
+
     # -- internals -------------------------------------------------------------------------
     def _write(self, work: Callable[[Connection], T]) -> T:
         return self.committer.run(work)
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True, slots=True)
+class _Released:
+    recorded: bool  #: this call recorded the check (``False``: done elsewhere already)
+    events: tuple[tuple[str, int], ...] = ()
+    delivered: int = 0
+    refused: int = 0
+
+
+def pdf_summary(report: FileReport) -> dict[str, object]:
+    """What the hub keeps of a package's PDF verification in its report: ``passed`` (every
+    attachment TOTAL_PASSED and every one readable) and each attachment's ETSI indication."""
+    attachments = [
+        {
+            "file": a.file,
+            "indication": a.indication.value,
+            "sub_indication": a.sub_indication.value if a.sub_indication else None,
+        }
+        for a in report.attachments
+    ]
+    unreadable = [f.code for f in report.findings if f.code == "verify.attachment_unreadable"]
+    passed = not unreadable and all(a.passed for a in report.attachments)
+    summary: dict[str, object] = {"passed": passed, "attachments": attachments}
+    if unreadable:
+        summary["findings"] = unreadable
+    return summary
+
+
+def _pdf_reason(summary: Mapping[str, object]) -> str:
+    """Why a PDF check did not pass, in a few words (for ``deliveries.reason``)."""
+    if "error" in summary:
+        return f"verifier error ({summary['error']})"
+    parts = []
+    attachments = summary.get("attachments")
+    for item in attachments if isinstance(attachments, list) else ():
+        if isinstance(item, dict) and item.get("indication") != "TOTAL_PASSED":
+            sub = item.get("sub_indication")
+            parts.append(
+                f"{item.get('file')}: {item.get('indication')}" + (f"/{sub}" if sub else "")
+            )
+    findings = summary.get("findings")
+    if isinstance(findings, list):
+        parts.extend(str(f) for f in findings)
+    return "; ".join(parts) or "PDF signatures did not pass"
 
 
 def _begin_group(connection: Connection | None) -> None:
@@ -867,6 +1090,12 @@ def _register_by(
     """The registration limit of a document arriving then (to the second: sends of one second
     share the computation, which walks the calendar)."""
     return registration_deadline(arrived, priority, calendar, policy=policy)
+
+
+def _visible(delivery: DeliveryRecord | None) -> bool:
+    """Whether the recipient has (or had) the package: not held for its PDF check, nor
+    refused by its PDF policy."""
+    return delivery is not None and delivery.state not in HIDDEN_STATES
 
 
 def _require_agency(caller: Caller, agency: str) -> None:

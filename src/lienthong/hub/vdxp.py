@@ -614,10 +614,12 @@ def parse_doc_id(text: str) -> tuple[int, str | None]:
 _MAX_PAGES = 20
 _MESSAGE_TYPES = {"edoc": PackageKind.DOCUMENT, "status": PackageKind.STATUS}
 _DELIVERY_DESC = {
+    DeliveryState.HELD: "Chờ kiểm tra chữ ký / Signatures being checked",
     DeliveryState.QUEUED: "Chờ nhận / Waiting",
     DeliveryState.FETCHED: "Đã lấy, chưa xác nhận / Fetched, not acknowledged",
     DeliveryState.DONE: "Đã nhận / Received",
     DeliveryState.FAILED: "Nhận lỗi / Failed",
+    DeliveryState.REFUSED: "Từ chối do chữ ký PDF / Refused: PDF signatures",
 }
 
 

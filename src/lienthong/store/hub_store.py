@@ -36,6 +36,10 @@ from lienthong.store.schema import (
 #: Delivery states in which a package is still waiting for its recipient (redelivered).
 OPEN_STATES: tuple[str, ...] = ("queued", "fetched")
 
+#: Delivery states the recipient never sees (not in its inbox, not fetchable): ``held`` until
+#: the PDF signatures are checked (chờ kiểm tra chữ ký), ``refused`` by its PDF policy.
+HIDDEN_STATES: tuple[str, ...] = ("held", "refused")
+
 
 @dataclass(frozen=True, slots=True)
 class SystemRecord:
@@ -68,6 +72,16 @@ class HubPackage:
     priority: int | None
     late: bool | None
     report: str | None
+    pdf_state: str | None = None  #: ``pending``, ``checked`` or ``None`` (not in background)
+
+
+@dataclass(frozen=True, slots=True)
+class PdfClaim:
+    """A package whose PDF check this process claimed until ``claimed_until`` (a lease)."""
+
+    package_id: int
+    sha256: str
+    claimed_until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,15 +322,17 @@ class HubRepository:
         queued_at: datetime,
         routed_from: str | None = None,
         registration_due: datetime | None = None,
+        state: str = "queued",
     ) -> None:
-        """Queue the package for one recipient (nothing if already queued for it)."""
+        """Queue the package for one recipient (nothing if already queued for it); ``held``
+        keeps it from the recipient until its PDF signatures are checked."""
         _insert_ignore(
             self._conn,
             deliveries,
             {
                 "package_id": package_id,
                 "recipient_code": recipient_code,
-                "state": "queued",
+                "state": state,
                 "attempts": 0,
                 "queued_at": queued_at,
                 "routed_from": routed_from,
@@ -462,6 +478,7 @@ class HubRepository:
             query.where(
                 deliveries.c.registration_due < now,
                 deliveries.c.registered_at.is_(None),
+                deliveries.c.state.not_in(HIDDEN_STATES),
                 sa.or_(
                     deliveries.c.current_status.is_(None),
                     deliveries.c.current_status.not_in(("02",)),
@@ -495,6 +512,7 @@ class HubRepository:
         late_registration = sa.and_(
             deliveries.c.registration_due < now,
             deliveries.c.registered_at.is_(None),
+            deliveries.c.state.not_in(HIDDEN_STATES),
             sa.or_(
                 deliveries.c.current_status.is_(None),
                 deliveries.c.current_status.not_in(("02",)),
@@ -521,6 +539,89 @@ class HubRepository:
                 .values(reminded_at=now)
             )
         return claimed
+
+    # -- the background PDF check -------------------------------------------------------------
+    def claim_pdf_checks(self, now: datetime, *, until: datetime, limit: int) -> list[PdfClaim]:
+        """Claim pending PDF checks nobody holds (no claim, or one that expired before ``now``)
+        until ``until``, oldest first.
+
+        The claim is a lease: a process that dies holding it loses it at ``until``. ``FOR
+        UPDATE SKIP LOCKED`` on PostgreSQL lets several hub processes claim at once, each
+        different packages (SQLite serialises writers and ignores the clause). The scan uses
+        the partial index ``ix_packages_pdf_pending``.
+        """
+        rows = self._conn.execute(
+            sa.select(packages.c.id, packages.c.sha256)
+            .where(
+                packages.c.pdf_state == "pending",
+                sa.or_(
+                    packages.c.pdf_claimed_until.is_(None),
+                    packages.c.pdf_claimed_until <= now,
+                ),
+            )
+            .order_by(packages.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        claimed = [PdfClaim(int(row.id), str(row.sha256), until) for row in rows]
+        if claimed:
+            self._conn.execute(
+                sa.update(packages)
+                .where(packages.c.id.in_([c.package_id for c in claimed]))
+                .values(pdf_claimed_until=until)
+            )
+        return claimed
+
+    def finish_pdf_check(self, package_id: int, report: str) -> bool:
+        """Record the checked report of a pending package; ``False`` if it was not pending
+        any more (another process finished it first: the caller must then do nothing)."""
+        result = self._conn.execute(
+            sa.update(packages)
+            .where(packages.c.id == package_id, packages.c.pdf_state == "pending")
+            .values(pdf_state="checked", pdf_claimed_until=None, report=report)
+        )
+        return result.rowcount > 0
+
+    def release_delivery(
+        self,
+        package_id: int,
+        recipient_code: str,
+        *,
+        state: str,
+        now: datetime,
+        reason: str | None = None,
+        registration_due: datetime | None = None,
+    ) -> bool:
+        """Move a ``held`` delivery to ``queued`` (it arrives now: ``queued_at`` and the
+        registration limit restart) or ``refused`` (closed, with ``reason``); ``False`` if it
+        was not held."""
+        if state not in ("queued", "refused"):
+            raise UsageError("usage.bad_argument", f"release to {state!r}")
+        values: dict[str, Any] = {"state": state, "reason": reason}
+        if state == "queued":
+            values.update(queued_at=now, registration_due=registration_due)
+        else:
+            values.update(acknowledged_at=now, registration_due=None)
+        result = self._conn.execute(
+            sa.update(deliveries)
+            .where(
+                deliveries.c.package_id == package_id,
+                deliveries.c.recipient_code == recipient_code,
+                deliveries.c.state == "held",
+            )
+            .values(values)
+        )
+        return result.rowcount > 0
+
+    def count_pending_pdf_checks(self) -> int:
+        """How many packages wait for their PDF check (the pipeline's backlog)."""
+        return int(
+            self._conn.execute(
+                sa.select(sa.func.count())
+                .select_from(packages)
+                .where(packages.c.pdf_state == "pending")
+            ).scalar_one()
+        )
 
     # -- statuses ---------------------------------------------------------------------------
     def add_status(
@@ -693,6 +794,7 @@ def _package(row: RowMapping, *, prefix: str = "") -> HubPackage:
         priority=get("priority"),
         late=None if get("late") is None else bool(get("late")),
         report=get("report"),
+        pdf_state=get("pdf_state"),
     )
 
 

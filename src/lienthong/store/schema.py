@@ -306,8 +306,13 @@ certificate_requests: Final = sa.Table(
 # (rows written before the hub existed, or by ``PackageRepository.record``, leave them NULL).
 
 #: Delivery states (trạng thái chuyển phát) of one package to one recipient, as
-#: ``lienthong.hub.api.DeliveryState`` spells them.
-DELIVERY_STATES: Final = ("queued", "fetched", "done", "failed")
+#: ``lienthong.hub.api.DeliveryState`` spells them (``held`` and ``refused``: migration 0005).
+DELIVERY_STATES: Final = ("held", "queued", "fetched", "done", "failed", "refused")
+
+#: The background PDF check of a package (migration 0005): ``pending`` until verified, then
+#: ``checked``; NULL when the hub does not check it in the background (status packages, other
+#: modes, rows written before 0005).
+PDF_STATES: Final = ("pending", "checked")
 
 agencies.append_column(sa.Column("telephone", sa.String(64)))
 agencies.append_column(sa.Column("address", sa.String(255)))
@@ -334,6 +339,18 @@ packages.append_column(sa.Column("report", sa.Text))
 packages.append_constraint(sa.UniqueConstraint("sender_code", "idem_key"))
 sa.Index("ix_packages_sender_code_id", packages.c.sender_code, packages.c.id)
 sa.Index("ix_packages_original_id", packages.c.original_id)
+# Migration 0005: the background PDF check (kiểm tra chữ ký PDF). ``pdf_claimed_until`` is the
+# lease of the hub process verifying it (another process takes it over once it has passed).
+# The partial index holds only the pending packages: the scan stays cheap with millions stored.
+packages.append_column(sa.Column("pdf_state", sa.String(16)))
+packages.append_column(sa.Column("pdf_claimed_until", UTCDateTime()))
+packages.append_constraint(sa.CheckConstraint(_in("pdf_state", PDF_STATES), name="pdf_state"))
+sa.Index(
+    "ix_packages_pdf_pending",
+    packages.c.id,
+    sqlite_where=packages.c.pdf_state == "pending",
+    postgresql_where=packages.c.pdf_state == "pending",
+)
 
 #: Connected systems (hệ thống kết nối): a ministry's or province's software acting for a set
 #: of agencies. ``secret`` is the VDXP HMAC key and must be kept in clear (the hub recomputes
