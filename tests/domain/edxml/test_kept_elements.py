@@ -79,6 +79,8 @@ AWKWARD = [
     # A foreign prefix for a known namespace, and an unknown namespace.
     f'<x:Signature xmlns:x="{XMLDSIG_NS}"><x:SignatureValue>AA==</x:SignatureValue></x:Signature>',
     '<Ext xmlns="urn:other"><a:b xmlns:a="urn:a">t</a:b></Ext>',
+    # An unknown namespace as the default one (rebuilt as ns1), alone in its subtree.
+    '<Ext xmlns="urn:other">t<Inner>u</Inner></Ext>',
     # Namespaced and xml: attributes.
     f'<edXML:Ext xmlns:edXML="{EDXML_NS}" xmlns:q="urn:q" q:attr="1" xml:lang="vi">v</edXML:Ext>',
     # No namespace inside a default-namespaced parent, whitespace and mixed content.

@@ -340,7 +340,8 @@ def _plain_copy(element: etree._Element) -> etree._Element | None:
         if not isinstance(tag, str):
             return None
         if tag.startswith("{"):
-            if _PREFIXES.get(tag[1 : tag.index("}")]) != node.prefix:
+            wanted = _PREFIXES.get(tag[1 : tag.index("}")])
+            if wanted is None or wanted != node.prefix:
                 return None
         elif ":" in tag:
             return None
