@@ -122,6 +122,16 @@ def test_send_inbox_status_through_the_cli(hub: tuple[str, Path], tmp_path: Path
     assert again.returncode == 0, again.stderr
     assert "resent" in again.stdout
 
+    # The readable listing shows each package's delivery state in brackets (once the
+    # background PDF check has released it: a moment after the receipt).
+    for _ in range(20):
+        listing = run("inbox", "--as", "so-noi-vu", *common)
+        assert listing.returncode == 0, listing.stderr
+        if str(receipt["package_id"]) in listing.stdout:
+            break
+        time.sleep(0.5)
+    assert "[queued]" in listing.stdout, listing.stdout
+
     fetched = tmp_path / "in"
     inbox = run("inbox", "--as", "so-noi-vu", *common, "--fetch", str(fetched), "--json")
     assert inbox.returncode == 0, inbox.stderr

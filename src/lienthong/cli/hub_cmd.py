@@ -760,7 +760,7 @@ def inbox(
     for item in items:
         out.print(
             f"{item['package_id']:>6}  {item['kind']:<8} {escape(item['document_id'])}  "
-            f"từ / from {item['sender']}  [{item['state']}]"
+            f"từ / from {item['sender']}  {escape('[' + str(item['state']) + ']')}"
         )
     for path in saved:
         out.print(f"  đã lưu / saved {escape(path)}")
