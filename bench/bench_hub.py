@@ -6,13 +6,15 @@ Goals, on the project's 2-core machine:
 * **Accepted packages/s ≥ 70 % of a bare endpoint** that stores the same bytes durably
   (≈ 1,000/s). Each request is ``sendEdoc`` on the VDXP adapter of ``lienthong hub serve`` (the
   real entry point, in a subprocess, one process) carrying a **different** package: a letter
-  with the same ~100 KB signed PDF (pyHanko, B-B) inside an envelope signed with XML-DSig
+  with the same ~100 KB signed PDF (pyHanko, B-B, the organisation's attachment signature)
+  inside an envelope signed with XML-DSig
   (RSA-2048, the demo CA's certificate of Sở TT&TT Nghệ An), each with its own DocumentId and
   its own pre-computed HMAC headers. The pool is generated before the run (both cores) into
   files that ``bench/hub_send.lua`` reads; ``wrk`` (2 threads) sends each package once and
   stops when the pool is used. The hub verifies the envelope signature before the receipt and
-  answers only after the commit and the blob's fsync; PDF signatures are not verified on entry
-  (``"pdf": "not_checked"``, the background pipeline is not built). The VDXP freshness window
+  answers only after the commit and the blob's fsync; this run is ``--pdf-check off`` (the
+  send path alone, ``"pdf": "not_checked"``); the PDF-check pipeline is measured apart, below.
+  The VDXP freshness window
   is off by default, so the pre-signed headers stay valid. Baseline in the same run: a tiny
   ASGI app (:func:`bare_app`) served by uvicorn the same way, which stores the body in the same
   ``BlobStore`` (fsync) and inserts one row through the same ``GroupCommitter``. Both on SQLite
@@ -25,6 +27,12 @@ Goals, on the project's 2-core machine:
   32 requests in flight at ~R/s wait ~32/R s) and paced at 70 % of the rate just measured
   (each connection pauses between its requests, wrk's ``delay()``), the load a hub is sized
   for.
+* **The PDF-check pipeline** (no goal of its own; it bounds how fast documents reach their
+  recipients): ``hub serve`` as deployed, ``--pdf-check background``: deliveries are held
+  until the maintenance loop has verified the PDF signatures (``lienthong.signing.verify``,
+  revocation from the CA directory's CRLs). 300 packages sent at saturation, then the time
+  until none is pending and the check rate (first acceptance → last release); then a run
+  paced at 70 % of that rate, with acceptance → SSE event, which now includes the check.
 * **Inbox listing, 12,000 agencies, p99 ≤ 20 ms and flat from 10 k to 1 M packages**:
   ``Hub.inbox`` (the core call behind ``GET /v1/agencies/{code}/inbox`` and
   ``getReceivedEdocList``) for random agencies, the tables filled with bulk Core inserts
@@ -35,7 +43,8 @@ Goals, on the project's 2-core machine:
 Run: ``make bench`` (or ``.venv/bin/python bench/bench_hub.py``); about 7 minutes (most of it
 filling the inbox tables). ``BENCH_HUB_POOL``, ``BENCH_HUB_SECONDS``, ``BENCH_HUB_INBOX``
 (sizes, comma-separated) and ``BENCH_HUB_INBOX_PG=0`` make a shorter run;
-``BENCH_HUB_WORKERS=2`` runs ``hub serve --workers 2``.
+``BENCH_HUB_WORKERS=2`` runs ``hub serve --workers 2``; ``BENCH_HUB_PIPELINE`` and
+``BENCH_HUB_PIPELINE_PACED`` size the pipeline runs.
 """
 
 from __future__ import annotations
@@ -74,7 +83,7 @@ SENDER = "000.00.12.H41"  #: Sở TT&TT Nghệ An, system demo-000.00.12.H41
 RECIPIENT = "000.00.20.H41"  #: Sở Y tế Nghệ An, system demo-000.00.20.H41
 SENDER_SYSTEM = f"demo-{SENDER}"
 #: Distinct signed packages; each load run sends each at most once.
-POOL = int(os.environ.get("BENCH_HUB_POOL", "3000"))
+POOL = int(os.environ.get("BENCH_HUB_POOL", "3500"))
 PDF_BYTES = 100_000
 WRK_THREADS = 2
 WRK_CONNECTIONS = 32
@@ -91,6 +100,11 @@ PROBES = 40  #: packages kept out of the wrk load, sent one by one to time the n
 PACED_PACKAGES = int(os.environ.get("BENCH_HUB_PACED", "1000"))
 PACED_SHARE = 0.7
 PACED_SECONDS = 10
+#: Packages for the PDF-check pipeline run (``hub serve --pdf-check background``): sent at
+#: saturation, then the pipeline drains them; then a paced run below its capacity.
+PIPELINE_PACKAGES = int(os.environ.get("BENCH_HUB_PIPELINE", "300"))
+PIPELINE_PACED = int(os.environ.get("BENCH_HUB_PIPELINE_PACED", "200"))
+PIPELINE_SHARE = PIPELINE_PACKAGES + PIPELINE_PACED
 PROBE_EVERY = 0.2  #: seconds between two probes
 INBOX_SIZES = tuple(
     int(n) for n in os.environ.get("BENCH_HUB_INBOX", "10000,100000,1000000").split(",")
@@ -184,16 +198,19 @@ def running(
 
 # --------------------------------------------------------------------------- the pool
 def _signed_pdf(ca_dir: Path) -> bytes:
-    """A generated document of about :data:`PDF_BYTES`, signed (PAdES B-B) by Sở TT&TT."""
+    """A generated document of about :data:`PDF_BYTES`, signed (PAdES B-B, the organisation's
+    attachment signature) by Sở TT&TT, so that the hub's PDF check passes it."""
     from lienthong.signing.documents import generate_document, sample_spec
     from lienthong.signing.identity import ca_directory_identity
-    from lienthong.signing.pdf import sign_invisible
+    from lienthong.signing.pdf import Level, sign_attachment
 
     identity = ca_directory_identity(ca_dir, "issued/so-tttt-nghe-an", PASSPHRASE)
     paragraphs = 150
     for _ in range(6):  # about 120 bytes a paragraph
         pdf = generate_document(sample_spec(0, paragraphs=paragraphs)).pdf
-        signed = sign_invisible(pdf, identity, now=datetime.now(UTC)).pdf
+        signed = sign_attachment(
+            pdf, identity, main_number="1/BENCH-STTTT", now=datetime.now(UTC), level=Level.B_B
+        ).pdf
         if abs(len(signed) - PDF_BYTES) < 3_000:
             break
         paragraphs = max(1, paragraphs + (PDF_BYTES - len(signed)) // 120)
@@ -522,6 +539,7 @@ def hub_load(db_url: str, work: Path, ca_dir: Path, pool: Pool, label: str) -> H
     command = [
         str(BIN / "lienthong"), "hub", "serve", "--db", db_url, "--port", str(port),
         "--data", str(data), "--ca-dir", str(ca_dir), "--workers", str(HUB_WORKERS),
+        "--pdf-check", "off",  # the send path alone: the pipeline is measured apart
     ]  # fmt: skip
     env = {**os.environ, "LIENTHONG_CA_PASSPHRASE": PASSPHRASE}
     url = f"http://127.0.0.1:{port}"
@@ -531,7 +549,7 @@ def hub_load(db_url: str, work: Path, ca_dir: Path, pool: Pool, label: str) -> H
         time.sleep(1.0)  # the stream is open and waiting
         prober = Prober(url, pool)
         cpu = cpu_seconds(process.pid)
-        saturated_end = pool.count - PROBES - PACED_PACKAGES
+        saturated_end = pool.count - PROBES - PACED_PACKAGES - PIPELINE_SHARE
         load = run_wrk(url, pool, SEND_PATH, count=saturated_end)
         cpu = cpu_seconds(process.pid) - cpu
         prober.close()
@@ -561,6 +579,137 @@ def hub_load(db_url: str, work: Path, ca_dir: Path, pool: Pool, label: str) -> H
         target,
         subscriber.latencies_ms(since=paced_from),
     )
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    load: Load  #: the sends (``stored`` = packages accepted)
+    checked_rate: float  #: packages released or refused per second, first acceptance → last
+    drain_seconds: float  #: first acceptance → nothing pending
+    sse_ms: list[float]  #: acceptance → ``package`` event (the wait for the check included)
+    paced_target: float
+    paced: Load
+    paced_sse_ms: list[float]
+
+
+def _pending(db_url: str) -> int:
+    from lienthong.store.schema import packages
+
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            query = sa.select(sa.func.count()).where(packages.c.pdf_state == "pending")
+            return int(connection.execute(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _released_span(db_url: str) -> tuple[int, float]:
+    """Deliveries out of ``held`` and seconds from the first acceptance to the last release."""
+    from lienthong.store.schema import deliveries, packages
+
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            count, first, last = connection.execute(
+                sa.select(
+                    sa.func.count(), sa.func.min(packages.c.stored_at),
+                    sa.func.max(deliveries.c.queued_at),
+                )
+                .select_from(deliveries.join(packages, deliveries.c.package_id == packages.c.id))
+                .where(deliveries.c.state != "held", packages.c.sender_code == SENDER)
+            ).one()  # fmt: skip
+    finally:
+        engine.dispose()
+    if not count:
+        return 0, 0.0
+    if isinstance(first, str):
+        first, last = datetime.fromisoformat(first), datetime.fromisoformat(last)
+    return int(count), (last - first).total_seconds()
+
+
+def pipeline_load(db_url: str, work: Path, ca_dir: Path, pool: Pool, label: str) -> PipelineRun:
+    """``hub serve`` as deployed (``--pdf-check background``, the default): the pipeline's
+    share of the pool at saturation, the time until every package is checked, then a run
+    paced at :data:`PACED_SHARE` of the check rate; SSE meanwhile."""
+    port = free_port()
+    command = [
+        str(BIN / "lienthong"), "hub", "serve", "--db", db_url, "--port", str(port),
+        "--data", str(work / f"pipeline-{label}"), "--ca-dir", str(ca_dir),
+        "--workers", str(HUB_WORKERS), "--pdf-check", "background",
+    ]  # fmt: skip
+    env = {**os.environ, "LIENTHONG_CA_PASSPHRASE": PASSPHRASE}
+    url = f"http://127.0.0.1:{port}"
+    start = pool.count - PROBES - PIPELINE_SHARE
+    with running(command, env, work / f"pipeline-{label}.log", f"{url}/healthz") as process:
+        subscriber = Subscriber(url, ca_dir)
+        subscriber.connected.wait(5)
+        time.sleep(1.0)
+        cpu = cpu_seconds(process.pid)
+        began = time.time()
+        load = run_wrk(url, pool, SEND_PATH, count=start + PIPELINE_PACKAGES, start=start)
+        while _pending(db_url) and time.time() < began + 600:
+            time.sleep(0.2)
+        drained = time.time() - began
+        cpu = cpu_seconds(process.pid) - cpu
+        time.sleep(1.0)
+        released, span = _released_span(db_url)
+        checked_rate = (released - 1) / span if span > 0 and released > 1 else 0.0
+        target = max(1.0, PACED_SHARE * checked_rate)
+        paced_from = time.time()
+        paced = run_wrk(
+            url, pool, SEND_PATH, count=start + PIPELINE_SHARE, start=start + PIPELINE_PACKAGES,
+            delay_ms=int(1000 * WRK_CONNECTIONS / target), seconds=PACED_SECONDS,
+        )  # fmt: skip
+        while _pending(db_url) and time.time() < paced_from + 120:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        subscriber.close()
+    return PipelineRun(
+        replace(load, cpu=cpu),
+        checked_rate,
+        drained,
+        subscriber.latencies_ms(until=paced_from),
+        target,
+        paced,
+        subscriber.latencies_ms(since=paced_from),
+    )
+
+
+def _pipeline(label: str, work: Path, ca_dir: Path, pool: Pool) -> PipelineRun:
+    """:func:`pipeline_load` on a database of its own."""
+    database: contextlib.AbstractContextManager[str | None] = (
+        contextlib.nullcontext(f"sqlite:///{work / 'pipeline.db'}")
+        if label == "SQLite"
+        else postgres_database("pipeline")
+    )
+    with database as url:
+        assert url is not None
+        return pipeline_load(url, work, ca_dir, pool, label)
+
+
+def _print_pipeline(rows: list[tuple[str, PipelineRun]]) -> None:
+    """The PDF-check pipeline table."""
+    print()
+    print(
+        "| `hub serve --pdf-check background` (the default) | packages | checked per s "
+        "| drained in s | server CPU ms/pkg | acceptance → event p50 ms | p99 ms |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, run in rows:
+        sse = run.sse_ms
+        print(
+            f"| {label}: {run.load.accepted:,} sent at saturation, then checked | "
+            f"{run.load.accepted:,} | {run.checked_rate:.1f} | {run.drain_seconds:.1f} | "
+            f"{1000 * run.load.cpu / max(1, run.load.accepted):.1f} | "
+            f"{percentile(sse, 50):.0f} | {percentile(sse, 99):.0f} |"
+        )
+        paced = run.paced_sse_ms
+        print(
+            f"| {label}: paced at {run.paced_target:.1f}/s ({PACED_SHARE:.0%} of the check "
+            f"rate), {run.paced.accepted:,} sent in {run.paced.seconds:.0f} s | "
+            f"{len(paced):,} | | | | {percentile(paced, 50):.0f} | {percentile(paced, 99):.0f} |"
+        )
 
 
 # --------------------------------------------------------------------------- inbox
@@ -739,6 +888,7 @@ def main() -> None:  # noqa: PLR0915 - one report, top to bottom
         )
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         sse_rows = []
+        pipeline_rows: list[tuple[str, PipelineRun]] = []
         backends: list[tuple[str, contextlib.AbstractContextManager[str | None]]] = [
             ("SQLite", contextlib.nullcontext(f"sqlite:///{work / 'hub.db'}")),
             ("PostgreSQL", postgres_database("send")),
@@ -758,6 +908,7 @@ def main() -> None:  # noqa: PLR0915 - one report, top to bottom
                     assert bare_url is not None
                     bare = bare_load(bare_url, work, pool, label)
                 run = hub_load(hub_url, work, ca_dir, pool, label)
+            pipeline_rows.append((label, _pipeline(label, work, ca_dir, pool)))
             ratio = run.load.rate / bare.rate if bare.rate else 0.0
             print(
                 f"| baseline: bare endpoint (BlobStore + GroupCommitter row), {label} | "
@@ -776,6 +927,7 @@ def main() -> None:  # noqa: PLR0915 - one report, top to bottom
             )
             sse_rows.append((label, run))
         _print_sse(sse_rows)
+        _print_pipeline(pipeline_rows)
     print()
     print(
         "| inbox (`Hub.inbox`, ≤ 100 items) | packages | agency | p50 ms | p99 ms | mean | goal |"
