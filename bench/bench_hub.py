@@ -25,8 +25,9 @@ Goals, on the project's 2-core machine:
   ``now`` the adapter took when the request arrived), same clock. Measured twice on the same
   hub: at saturation (32 connections sending back to back, where the wait is mostly queueing:
   32 requests in flight at ~R/s wait ~32/R s) and paced at 70 % of the rate just measured
-  (each connection pauses between its requests, wrk's ``delay()``), the load a hub is sized
-  for.
+  (after each answer a connection pauses a random time, exponential around the mean that
+  gives that rate, wrk's ``delay()``: arrivals close to a Poisson stream rather than 32
+  connections in lockstep), the load a hub is sized for.
 * **The PDF-check pipeline** (no goal of its own; it bounds how fast documents reach their
   recipients): ``hub serve`` as deployed, ``--pdf-check background``: deliveries are held
   until the maintenance loop has verified the PDF signatures (``lienthong.signing.verify``,

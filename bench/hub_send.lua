@@ -5,8 +5,9 @@
 -- sent twice. Usage:
 --   wrk -t2 -c32 -d20s -s hub_send.lua URL -- POOL_DIR COUNT PATH THREADS [START [DELAY_MS]]
 -- START (default 0) is the first package of this run's share (COUNT is where it ends);
--- DELAY_MS paces the load: each connection waits that long after an answer before it sends
--- again (wrk's delay()), to measure latency below saturation.
+-- DELAY_MS paces the load: after each answer a connection waits a random time, exponential
+-- with that mean, before it sends again (wrk's delay()): the arrivals are then close to a
+-- Poisson stream instead of the 32 connections moving in lockstep, bursts of 32 at a time.
 -- Prints one line: ACCEPTED n DUPLICATE n FAILED n SECONDS s
 local threads = {}
 local counter = 0
@@ -24,6 +25,7 @@ function init(args)
   step = tonumber(args[4])
   next_package = tonumber(args[5] or "0") + index
   pause = tonumber(args[6] or "0")
+  math.randomseed(os.time() * 1000 + index)
   accepted, duplicate, failed = 0, 0, 0
   exhausted = false
 end
@@ -36,7 +38,10 @@ local function read(name)
 end
 
 function delay()
-  return pause
+  if pause <= 0 then
+    return 0
+  end
+  return math.floor(-pause * math.log(1 - math.random()))
 end
 
 function request()
