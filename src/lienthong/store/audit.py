@@ -499,6 +499,10 @@ def _recompute(item: _Stored, seq: int) -> str:
     )
 
 
+#: ``Connection.info`` key: the transaction that holds the chain's lock (PostgreSQL).
+_CHAIN_LOCKED = "lienthong.audit.chain_locked"
+
+
 def lock_chain(connection: Connection) -> None:
     """Take the chain's write lock, held until the caller's transaction ends.
 
@@ -508,9 +512,17 @@ def lock_chain(connection: Connection) -> None:
     """
     dialect = connection.dialect.name
     if dialect == "postgresql":
+        # Taken once per transaction: a later call in the same transaction does nothing (one
+        # round trip less per entry when a hub group commit appends many) — unless the first
+        # was inside a SAVEPOINT, whose rollback would release it.
+        transaction = connection.get_transaction()
+        if transaction is not None and connection.info.get(_CHAIN_LOCKED) is transaction:
+            return
         # Released at commit or rollback; a second appender waits here, then reads the new head
         # (READ COMMITTED takes a fresh snapshot per statement).
         connection.execute(_PG_TAKE_LOCK, {"key": _PG_AUDIT_LOCK_KEY})
+        if transaction is not None and not connection.in_nested_transaction():
+            connection.info[_CHAIN_LOCKED] = transaction
     elif dialect == "sqlite":
         # SQLite has one write lock per database file. Our engine sends a plain (deferred)
         # BEGIN, which takes it only at the first write; an UPDATE that matches nothing is a

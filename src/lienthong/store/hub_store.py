@@ -739,12 +739,7 @@ def lock_event_order(connection: Connection) -> None:
     """
     if connection.dialect.name != "postgresql":
         return
-    transaction = connection.get_transaction()
-    if transaction is not None and connection.info.get(_ORDER_LOCKED) is transaction:
-        return
     lock_chain(connection)
-    if transaction is not None and not connection.in_nested_transaction():
-        connection.info[_ORDER_LOCKED] = transaction
 
 
 def agency_contacts(connection: Connection, code: str) -> Mapping[str, Any] | None:
@@ -859,6 +854,5 @@ def _insert_ignore(
 
 
 _PREPARED: dict[tuple[str, str, str], Any] = {}
-_ORDER_LOCKED = "lienthong.hub_store.event_order_locked"
 _INSERT_EVENT = sa.insert(hub_events).returning(hub_events.c.seq)
 _INSERT_STATUS = sa.insert(status_history)
