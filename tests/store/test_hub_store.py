@@ -98,16 +98,16 @@ def test_deliveries_inbox_fetch_and_acknowledge(connection: Connection) -> None:
     assert repo.close_delivery(ids[2], recipient, state="done", reason=None, now=NOW)
     assert not repo.close_delivery(ids[2], recipient, state="failed", reason="x", now=NOW)
     open_items = repo.inbox(recipient, states=("queued", "fetched"), after_id=0, limit=10)
-    assert [d.package_id for d, _ in open_items] == [ids[0], ids[1], ids[3], ids[4]]
-    assert [d.state for d, _ in open_items] == ["queued", "fetched", "queued", "queued"]
+    assert [r.package_id for r in open_items] == [ids[0], ids[1], ids[3], ids[4]]
+    assert [r.state for r in open_items] == ["queued", "fetched", "queued", "queued"]
     fetched = repo.delivery(ids[1], recipient)
     assert fetched is not None
     assert fetched.attempts == 2
     assert fetched.fetched_at == NOW  # the first fetch
     page = repo.inbox(recipient, states=("queued", "fetched"), after_id=ids[1], limit=1)
-    assert [d.package_id for d, _ in page] == [ids[3]]
+    assert [r.package_id for r in page] == [ids[3]]
     only_new = repo.inbox(recipient, states=("queued",), after_id=0, limit=10)
-    assert [d.package_id for d, _ in only_new] == [ids[0], ids[3], ids[4]]
+    assert [r.package_id for r in only_new] == [ids[0], ids[3], ids[4]]
     done = repo.delivery(ids[2], recipient)
     assert done is not None
     assert done.state == "done"

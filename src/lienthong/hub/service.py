@@ -712,7 +712,21 @@ class Hub:
             rows = HubRepository(connection).inbox(
                 agency, states=states, after_id=after_id, limit=max(1, min(limit, 1000))
             )
-        return [_inbox_item(delivery, stored) for delivery, stored in rows]
+        return [
+            InboxItem(
+                package_id=row.package_id,
+                kind=PackageKind(row.kind),
+                document_id=row.document_id,
+                sender=row.sender_code,
+                recipient=row.recipient_code,
+                state=DeliveryState(row.state),
+                received_at=row.stored_at,
+                size=row.size,
+                business=row.business,
+                status_code=row.status_code,
+            )
+            for row in rows
+        ]
 
     def fetch(self, caller: Caller, package_id: int, agency: str, *, now: datetime) -> bytes:
         """The package with the hub's trace hop; marks the delivery fetched.
