@@ -80,6 +80,7 @@ from lienthong.store.hub_store import (
     DeliveryRecord,
     HubPackage,
     HubRepository,
+    InboxRow,
     PdfClaim,
     StatusRow,
     SystemRecord,
@@ -712,21 +713,7 @@ class Hub:
             rows = HubRepository(connection).inbox(
                 agency, states=states, after_id=after_id, limit=max(1, min(limit, 1000))
             )
-        return [
-            InboxItem(
-                package_id=row.package_id,
-                kind=PackageKind(row.kind),
-                document_id=row.document_id,
-                sender=row.sender_code,
-                recipient=row.recipient_code,
-                state=DeliveryState(row.state),
-                received_at=row.stored_at,
-                size=row.size,
-                business=row.business,
-                status_code=row.status_code,
-            )
-            for row in rows
-        ]
+        return [_listed(row) for row in rows]
 
     def fetch(self, caller: Caller, package_id: int, agency: str, *, now: datetime) -> bytes:
         """The package with the hub's trace hop; marks the delivery fetched.
@@ -1151,17 +1138,25 @@ def _system_info(record: SystemRecord) -> SystemInfo:
 
 
 def _inbox_item(delivery: DeliveryRecord, stored: HubPackage) -> InboxItem:
+    row = InboxRow(
+        stored.id, delivery.recipient_code, delivery.state, stored.kind, stored.document_id,
+        stored.sender_code, stored.stored_at, stored.size, stored.business, stored.status_code,
+    )  # fmt: skip
+    return _listed(row)
+
+
+def _listed(row: InboxRow) -> InboxItem:
     return InboxItem(
-        package_id=stored.id,
-        kind=PackageKind(stored.kind),
-        document_id=stored.document_id,
-        sender=stored.sender_code,
-        recipient=delivery.recipient_code,
-        state=DeliveryState(delivery.state),
-        received_at=stored.stored_at,
-        size=stored.size,
-        business=stored.business,
-        status_code=stored.status_code,
+        package_id=row.package_id,
+        kind=PackageKind(row.kind),
+        document_id=row.document_id,
+        sender=row.sender_code,
+        recipient=row.recipient_code,
+        state=DeliveryState(row.state),
+        received_at=row.stored_at,
+        size=row.size,
+        business=row.business,
+        status_code=row.status_code,
     )
 
 
