@@ -362,7 +362,16 @@ def test_a_connection_lost_mid_group_gives_every_caller_store_unavailable(
             mark(2)(connection)
             return connection.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
 
-        blocker = submit("blocker", lambda _c: release.wait(10))
+        started = threading.Event()
+
+        def block(_connection: sa.Connection) -> object:
+            started.set()
+            return release.wait(10)
+
+        blocker = submit("blocker", block)
+        # The writer must be inside the blocker's group before the others are queued, or it
+        # could take "before" into that group (it groups whatever is waiting when it starts).
+        assert started.wait(10)
         threads = [blocker]
         for name, work in (("before", mark(1)), ("dies", die), ("after", mark(3))):
             queued = committer.queued()
