@@ -593,14 +593,18 @@ class PipelineRun:
     paced_sse_ms: list[float]
 
 
-def _pending(db_url: str) -> int:
+def _wait_until_checked(db_url: str, deadline: float) -> None:
+    """Poll (one engine) until no package waits for its PDF check, or until ``deadline``."""
     from lienthong.store.schema import packages
 
     engine = sa.create_engine(db_url)
+    query = sa.select(sa.func.count()).where(packages.c.pdf_state == "pending")
     try:
-        with engine.connect() as connection:
-            query = sa.select(sa.func.count()).where(packages.c.pdf_state == "pending")
-            return int(connection.execute(query).scalar_one())
+        while time.time() < deadline:
+            with engine.connect() as connection:
+                if not connection.execute(query).scalar_one():
+                    return
+            time.sleep(0.2)
     finally:
         engine.dispose()
 
@@ -649,8 +653,7 @@ def pipeline_load(db_url: str, work: Path, ca_dir: Path, pool: Pool, label: str)
         cpu = cpu_seconds(process.pid)
         began = time.time()
         load = run_wrk(url, pool, SEND_PATH, count=start + PIPELINE_PACKAGES, start=start)
-        while _pending(db_url) and time.time() < began + 600:
-            time.sleep(0.2)
+        _wait_until_checked(db_url, began + 600)
         drained = time.time() - began
         cpu = cpu_seconds(process.pid) - cpu
         time.sleep(1.0)
@@ -662,8 +665,7 @@ def pipeline_load(db_url: str, work: Path, ca_dir: Path, pool: Pool, label: str)
             url, pool, SEND_PATH, count=start + PIPELINE_SHARE, start=start + PIPELINE_PACKAGES,
             delay_ms=int(1000 * WRK_CONNECTIONS / target), seconds=PACED_SECONDS,
         )  # fmt: skip
-        while _pending(db_url) and time.time() < paced_from + 120:
-            time.sleep(0.2)
+        _wait_until_checked(db_url, paced_from + 120)
         time.sleep(1.0)
         subscriber.close()
     return PipelineRun(

@@ -985,6 +985,7 @@ __all__ = [
     "PATH_PREFIX",
     "AgencyDirectory",
     "AgencyEntry",
+    "CachedCredentials",
     "CredentialLookup",
     "SignedRequest",
     "StoreDirectory",

@@ -399,8 +399,13 @@ class HubRepository:
         for state in states:
             if state not in DELIVERY_STATES:
                 raise UsageError("usage.bad_argument", f"delivery state {state!r}")
-            params = {"recipient": recipient_code, "state": state, "after": after_id}
-            found.extend(self._conn.execute(_INBOX, {**params, "limit": limit}).all())
+            params = {
+                "recipient": recipient_code,
+                "state": state,
+                "after": after_id,
+                "limit": limit,
+            }
+            found.extend(self._conn.execute(_INBOX, params).all())
         found.sort(key=lambda row: row.package_id)
         return [InboxRow(*row) for row in found[:limit]]
 
