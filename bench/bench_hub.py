@@ -5,10 +5,10 @@ Goals, on the project's 2-core machine:
 
 * **Accepted packages/s ≥ 70 % of a bare endpoint** that stores the same bytes durably
   (≈ 1,000/s). Each request is ``sendEdoc`` on the VDXP adapter of ``lienthong hub serve`` (the
-  real entry point, in a subprocess, one process) carrying a **different** package: a letter
-  with the same ~100 KB signed PDF (pyHanko, B-B, the organisation's attachment signature)
-  inside an envelope signed with XML-DSig
-  (RSA-2048, the demo CA's certificate of Sở TT&TT Nghệ An), each with its own DocumentId and
+  real entry point, in a subprocess, one worker process per core by default) carrying a
+  **different** package: a letter with the same ~100 KB signed PDF (pyHanko, B-B, the
+  organisation's attachment signature) inside an envelope signed with XML-DSig (RSA-2048,
+  the demo CA's certificate of Sở TT&TT Nghệ An), each with its own DocumentId and
   its own pre-computed HMAC headers. The pool is generated before the run (both cores) into
   files that ``bench/hub_send.lua`` reads; ``wrk`` (2 threads) sends each package once and
   stops when the pool is used. The hub verifies the envelope signature before the receipt and
@@ -16,7 +16,8 @@ Goals, on the project's 2-core machine:
   send path alone, ``"pdf": "not_checked"``); the PDF-check pipeline is measured apart, below.
   The VDXP freshness window
   is off by default, so the pre-signed headers stay valid. Baseline in the same run: a tiny
-  ASGI app (:func:`bare_app`) served by uvicorn the same way, which stores the body in the same
+  ASGI app (:func:`bare_app`) served the same way (uvicorn, on as many processes through
+  ``lienthong.serving``), which stores the body in the same
   ``BlobStore`` (fsync) and inserts one row through the same ``GroupCommitter``. Both on SQLite
   (WAL, ``synchronous=FULL``) and PostgreSQL (a database created and dropped here).
 * **Send → recipient notified over SSE, p99 ≤ 200 ms under that load**: a subscriber on the
@@ -44,7 +45,8 @@ Goals, on the project's 2-core machine:
 Run: ``make bench`` (or ``.venv/bin/python bench/bench_hub.py``); about 7 minutes (most of it
 filling the inbox tables). ``BENCH_HUB_POOL``, ``BENCH_HUB_SECONDS``, ``BENCH_HUB_INBOX``
 (sizes, comma-separated) and ``BENCH_HUB_INBOX_PG=0`` make a shorter run;
-``BENCH_HUB_WORKERS=2`` runs ``hub serve --workers 2``; ``BENCH_HUB_PIPELINE`` and
+``BENCH_HUB_WORKERS=N`` runs ``hub serve --workers N`` and the bare endpoint on as many
+processes (default: one per core); ``BENCH_HUB_PIPELINE`` and
 ``BENCH_HUB_PIPELINE_PACED`` size the pipeline runs.
 """
 
@@ -89,8 +91,9 @@ PDF_BYTES = 100_000
 WRK_THREADS = 2
 WRK_CONNECTIONS = 32
 WRK_SECONDS = int(os.environ.get("BENCH_HUB_SECONDS", "12"))
-#: ``hub serve --workers`` (``BENCH_HUB_WORKERS``); CPU figures count the workers too.
-HUB_WORKERS = int(os.environ.get("BENCH_HUB_WORKERS", "1"))
+#: ``hub serve --workers`` and the bare endpoint's processes (``BENCH_HUB_WORKERS``; one per
+#: core by default, as deployed); CPU figures count the workers too.
+HUB_WORKERS = int(os.environ.get("BENCH_HUB_WORKERS", str(os.cpu_count() or 1)))
 RATIO_GOAL = 0.70
 RATE_GOAL = 1_000
 SSE_GOAL_MS = 200.0
@@ -426,10 +429,22 @@ def bare_load(db_url: str, work: Path, pool: Pool, label: str) -> Load:
         "BENCH_BARE_BLOBS": str(work / f"bare-blobs-{label}"),
         "PYTHONPATH": str(HERE),
     }
-    command = [
-        str(BIN / "python"), "-m", "uvicorn", "--factory", "bench_hub:bare_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
+    if HUB_WORKERS == 1:
+        command = [
+            str(BIN / "python"), "-m", "uvicorn", "--factory", "bench_hub:bare_app",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "--no-access-log",
+        ]  # fmt: skip
+    else:  # the same supervisor as hub serve --workers N (a SO_REUSEPORT socket each)
+        engine = sa.create_engine(db_url)
+        BARE_METADATA.create_all(engine)  # once, before the workers race to create it
+        engine.dispose()
+        launch = (
+            "import sys; from lienthong.serving import serve_workers; sys.exit(serve_workers("
+            f"'bench_hub:bare_app', host='127.0.0.1', port={port}, workers={HUB_WORKERS}, "
+            "options={'log_level': 'warning', 'access_log': False}))"
+        )
+        command = [str(BIN / "python"), "-c", launch]
     url = f"http://127.0.0.1:{port}"
     with running(command, env, work / f"bare-{label}.log", f"{url}/healthz") as process:
         cpu = cpu_seconds(process.pid)
@@ -914,7 +929,8 @@ def main() -> None:  # noqa: PLR0915 - one report, top to bottom
             pipeline_rows.append((label, _pipeline(label, work, ca_dir, pool)))
             ratio = run.load.rate / bare.rate if bare.rate else 0.0
             print(
-                f"| baseline: bare endpoint (BlobStore + GroupCommitter row), {label} | "
+                f"| baseline: bare endpoint (BlobStore + GroupCommitter row), "
+                f"{HUB_WORKERS} process{'es' if HUB_WORKERS > 1 else ''}, {label} | "
                 f"{bare.stored:,} | {bare.duplicate} | {bare.failed} | {bare.span:.1f} | "
                 f"{bare.rate:,.0f} | {bare.p50_ms:.1f} | {bare.p99_ms:.1f} | "
                 f"{1000 * bare.cpu / max(1, bare.stored):.2f} | |"

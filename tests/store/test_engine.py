@@ -344,3 +344,79 @@ def test_sqlite_writers_of_separate_engines_queue_on_the_lock_file(tmp_path: Pat
     finally:
         first.dispose()
         second.dispose()
+
+
+@pytest.mark.integration
+def test_a_writer_waiting_for_another_process_gives_up_after_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait is a blocking flock on a helper thread: bounded by the busy timeout, and the
+    lock it takes after giving up is released again, so later writers are not shut out."""
+    import fcntl
+    import os
+
+    from lienthong.store import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    url = f"sqlite:///{tmp_path / 'held.db'}"
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+        # Another process's writer: an open file of its own holding the flock.
+        other = os.open(tmp_path / "held.db-writer.lock", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(StoreError) as raised, write_transaction(engine):
+            pass
+        assert raised.value.code == "store.unavailable"
+        assert "keeps writing" in str(raised.value)
+
+        fcntl.flock(other, fcntl.LOCK_UN)  # the abandoned wait takes it, then lets it go
+        os.close(other)
+        with write_transaction(engine) as connection:
+            connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+        probe = os.open(tmp_path / "held.db-writer.lock", os.O_RDWR)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it now
+        finally:
+            os.close(probe)
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT x FROM t")).scalars().all() == [1]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.integration
+def test_a_waiting_writer_gets_the_lock_as_soon_as_the_other_process_lets_it_go(
+    tmp_path: Path,
+) -> None:
+    import fcntl
+    import os
+    import time
+
+    url = f"sqlite:///{tmp_path / 'prompt.db'}"
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+        other = os.open(tmp_path / "prompt.db-writer.lock", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(other, fcntl.LOCK_EX)
+        took: list[float] = []
+
+        def writer() -> None:
+            with write_transaction(engine) as connection:
+                took.append(time.monotonic())
+                connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        time.sleep(0.3)
+        assert not took  # still waiting
+        released = time.monotonic()
+        fcntl.flock(other, fcntl.LOCK_UN)
+        thread.join(timeout=10)
+        os.close(other)
+        assert took
+        assert took[0] - released < 0.1  # promptly: SQLite's busy handler sleeps up to 100 ms
+    finally:
+        engine.dispose()

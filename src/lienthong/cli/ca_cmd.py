@@ -437,12 +437,23 @@ def serve(
     os.environ[asgi.PASSPHRASE_ENV] = secret
     if operator_token:
         os.environ[asgi.OPERATOR_TOKEN_ENV] = operator_token
-    uvicorn.run(
-        "lienthong.authority.asgi:app_from_environment",
-        factory=True,
-        workers=workers,
-        **options,  # type: ignore[arg-type]
-    )
+    # Each worker listens on its own SO_REUSEPORT socket (lienthong.serving): the kernel
+    # spreads connections evenly over them.
+    from lienthong.serving import serve_workers
+
+    del options["host"], options["port"]
+    try:
+        code = serve_workers(
+            "lienthong.authority.asgi:app_from_environment",
+            host=host,
+            port=port,
+            workers=workers,
+            options=options,
+        )
+    except LienthongError as exc:
+        fail(exc, exit_code=EXIT_INVALID)
+    if code:
+        raise typer.Exit(code)
 
 
 @audit_app.command("verify")

@@ -10,6 +10,7 @@ key of a CA directory (``--ca-dir`` and ``--as``) as ADR 0009 describes.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import os
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from lienthong.client.api import HubClient
     from lienthong.hub.api import Caller
     from lienthong.hub.maintenance import ClosableVerifier
+    from lienthong.hub.push import Notifier
     from lienthong.hub.service import Hub, HubConfig
 
 app = typer.Typer(no_args_is_help=True, help="Trục liên thông / the exchange hub: serve, register.")
@@ -401,7 +403,7 @@ def build_app(
     from lienthong.hub.auth import OcspRevocation, RequestAuthenticator, RevocationChecker
     from lienthong.hub.http import create_hub_app
     from lienthong.hub.maintenance import Maintenance
-    from lienthong.hub.push import Notifier, PgNotifyBridge
+    from lienthong.hub.push import Notifier
     from lienthong.hub.service import Hub
     from lienthong.signing.identity import ca_directory_roots
     from lienthong.store.blobs import BlobStore
@@ -447,8 +449,7 @@ def build_app(
         window=timedelta(seconds=window),
     )
     notifier = Notifier()
-    if engine.dialect.name == "postgresql":
-        PgNotifyBridge(db, notifier).start()
+    _fan_out(notifier, db, engine.dialect.name, data_dir)
     from lienthong.hub.vdxp import vdxp_router
 
     extra = [vdxp_router(hub)]  # the national SDK's protocol, /XrdAdapter/adapter/{method}
@@ -462,6 +463,19 @@ def build_app(
         extra_routers=extra,
         maintenance=maintenance,
     )
+
+
+def _fan_out(notifier: Notifier, db: str, dialect: str, data_dir: Path) -> None:
+    """Wake the streams of the other hub processes on this database too: NOTIFY on
+    PostgreSQL, loopback datagrams between the processes of one machine on SQLite."""
+    from lienthong.hub.push import LocalWakeBridge, PgNotifyBridge
+
+    if dialect == "postgresql":
+        PgNotifyBridge(db, notifier).start()
+        return
+    bridge = LocalWakeBridge(data_dir / "wake", notifier)
+    bridge.start()
+    atexit.register(bridge.stop)
 
 
 @app.command()
@@ -538,6 +552,8 @@ def serve(
     """Chạy trục liên thông / run the hub (``/v1``, ``/healthz``, ``/metrics``)."""
     import uvicorn
 
+    from lienthong.serving import serve_workers
+
     data = data.resolve()
     url = db or f"sqlite:///{data / 'hub.db'}"
     pdf = PdfSettings(
@@ -592,16 +608,19 @@ def serve(
         _ENV_DB: url, _ENV_DATA: str(data), _ENV_CA: str((ca_dir or data / "ca").resolve()),
         _ENV_REVOCATION: revocation, _ENV_WINDOW: str(window), **pdf.to_env(),
     })  # fmt: skip
-    if url.startswith("sqlite"):
-        out.print(
-            "Lưu ý / note: SQLite + nhiều tiến trình / several processes: an event written by one "
-            "worker reaches streams held by another within 2 s (PostgreSQL: at once)."
-        )
-    uvicorn.run(
-        "lienthong.cli.hub_cmd:app_from_environment", factory=True, workers=workers,
-        host=host, port=port, log_level="warning", access_log=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE,
-    )  # fmt: skip
+    # Each worker listens on its own SO_REUSEPORT socket: the kernel spreads connections
+    # evenly (uvicorn's shared socket lets one process take most of a burst).
+    try:
+        code = serve_workers(
+            "lienthong.cli.hub_cmd:app_from_environment", host=host, port=port, workers=workers,
+            options={"log_level": "warning", "access_log": False,
+                     "timeout_graceful_shutdown": SHUTDOWN_GRACE},
+            grace=SHUTDOWN_GRACE + 2,
+        )  # fmt: skip
+    except LienthongError as error:
+        fail(error)
+    if code:
+        raise typer.Exit(code)
 
 
 #: Seconds open requests get to finish at shutdown: SSE streams never finish by themselves,

@@ -26,6 +26,7 @@ import enum
 import functools
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -643,7 +644,8 @@ def create_hub_app(  # noqa: PLR0915 - one closure per route keeps the wiring in
 
     @app.get("/healthz", summary="Health (no authentication)")
     async def healthz() -> Response:
-        body: dict[str, object] = {"status": "ok", "time": clock().isoformat()}
+        # The process id tells which worker of ``hub serve --workers N`` answered.
+        body: dict[str, object] = {"status": "ok", "time": clock().isoformat(), "pid": os.getpid()}
         if health is not None:
             try:
                 body.update(await run(health))

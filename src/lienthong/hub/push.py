@@ -14,6 +14,9 @@ new package within milliseconds instead of a polling interval:
   the agency codes after each write, and a listener thread in each process that wakes its own
   notifier. Streams also re-read the store every ``poll_interval`` as a safety net, so a lost
   notification only delays, never loses, an event.
+* :class:`LocalWakeBridge` — across processes on one machine (SQLite, ``hub serve --workers
+  N``): each process receives on a UDP socket on 127.0.0.1 whose port it announces by a file
+  in a shared directory, and sends the same payload as NOTIFY to the others' ports.
 """
 
 from __future__ import annotations
@@ -21,9 +24,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 
 from lienthong.hub.api import Caller, Event, HubService, InboxItem, Receipt, SentItem
 
@@ -247,4 +254,139 @@ class PgNotifyBridge:
                 self._stop.wait(1.0)
 
 
-__all__ = ["CHANNEL", "WAKE_ALL", "Notifier", "NotifyingHub", "PgNotifyBridge"]
+#: Datagrams above this many bytes wake everyone instead (loopback takes 64 kB; stay small).
+_MAX_DATAGRAM = 1400
+
+
+class LocalWakeBridge:
+    """Fan-out across hub processes on one machine, for SQLite (which has no NOTIFY).
+
+    :meth:`start` binds a UDP socket on 127.0.0.1 (a free port) and announces it by an empty
+    file ``<pid>-<port>.wake`` in ``directory`` (the hub's data directory has one); a daemon
+    thread wakes the local notifier (``local_only``) with every datagram it receives.
+    ``publish`` (given to :meth:`Notifier.forward_to`) sends the agency codes, joined by
+    commas as in :class:`PgNotifyBridge`, to every other process announced there, re-reading
+    the directory at most every ``refresh`` seconds; files of processes that no longer exist
+    are removed. A datagram carries only "look again": a lost or stray one costs at most the
+    streams' 2-second re-read, never an event.
+    """
+
+    def __init__(self, directory: Path, notifier: Notifier, *, refresh: float = 1.0) -> None:
+        self.directory = directory
+        self._notifier = notifier
+        self._refresh = refresh
+        self._stop = threading.Event()
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._announced: Path | None = None
+        self._peers: list[int] = []
+        self._read_at = float("-inf")
+        self._lock = threading.Lock()
+
+    @property
+    def port(self) -> int | None:
+        """This process's port (``None`` before :meth:`start`)."""
+        return self._socket.getsockname()[1] if self._socket is not None else None
+
+    def start(self) -> None:
+        """Bind, announce, listen, and forward local wakes to the other processes."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(1.0)
+        self._socket = sock
+        self._announced = self.directory / f"{os.getpid()}-{self.port}.wake"
+        self._announced.touch()
+        self._notifier.forward_to(self.publish)
+        self._thread = threading.Thread(target=self._listen, name="wake-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening (within a second), withdraw the announcement, close the socket."""
+        self._stop.set()
+        if self._socket is not None:  # an empty datagram to itself ends the wait in recv
+            with contextlib.suppress(OSError):
+                self._socket.sendto(b"", ("127.0.0.1", self._socket.getsockname()[1]))
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._announced is not None:
+            self._announced.unlink(missing_ok=True)
+        if self._socket is not None:
+            self._socket.close()
+
+    def peers(self) -> list[int]:
+        """The other live processes' ports (the directory re-read at most every ``refresh`` s)."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._read_at >= self._refresh:
+                self._peers, self._read_at = self._read_peers(), now
+            return self._peers
+
+    def _read_peers(self) -> list[int]:
+        ports: list[int] = []
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:
+            return ports
+        for entry in entries:
+            pid_text, _, rest = entry.name.partition("-")
+            port_text = rest.removesuffix(".wake")
+            if not (rest.endswith(".wake") and pid_text.isdigit() and port_text.isdigit()):
+                continue
+            pid, port = int(pid_text), int(port_text)
+            if port == self.port:
+                continue
+            if not _alive(pid):
+                Path(entry.path).unlink(missing_ok=True)
+                continue
+            ports.append(port)
+        return ports
+
+    def publish(self, codes: Sequence[str]) -> None:
+        """Tell the other processes (one datagram each; failures only delay them)."""
+        sock = self._socket
+        if sock is None:
+            return
+        payload = ",".join(codes).encode()
+        if len(payload) > _MAX_DATAGRAM:
+            payload = WAKE_ALL.encode()
+        for port in self.peers():
+            with contextlib.suppress(OSError):
+                sock.sendto(payload, ("127.0.0.1", port))
+
+    def _listen(self) -> None:
+        sock = self._socket
+        assert sock is not None
+        while not self._stop.is_set():
+            try:
+                data = sock.recv(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                self._stop.wait(0.1)
+                continue
+            codes = [c for c in data.decode("utf-8", "replace").split(",") if c]
+            if codes:
+                self._notifier.wake(codes, local_only=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+__all__ = [
+    "CHANNEL",
+    "WAKE_ALL",
+    "LocalWakeBridge",
+    "Notifier",
+    "NotifyingHub",
+    "PgNotifyBridge",
+]

@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import os
 import threading
-import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -241,8 +240,11 @@ class _WriterLock:
             return
         try:
             if self._fd is None:
-                self._fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            _flock_within(self._fd, SQLITE_BUSY_TIMEOUT_MS / 1000, self._lock_file)
+                self._fd = _open_lock(self._lock_file)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._fd = _wait_for_flock(self._fd, self._lock_file)
         except BaseException:
             self._depth -= 1
             self._threads.release()
@@ -255,21 +257,48 @@ class _WriterLock:
         self._threads.release()
 
 
-def _flock_within(fd: int, seconds: float, path: Path) -> None:
-    deadline = time.monotonic() + seconds
-    pause = 0.0001
-    while True:
+def _open_lock(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def _wait_for_flock(fd: int, path: Path) -> int:
+    """Wait for another process's write lock; the descriptor that now holds it.
+
+    The wait is a blocking ``flock`` (the kernel wakes it the moment the holder unlocks), on a
+    helper thread so that it can be given up after the busy timeout. Polling with sleeps lost
+    the race to a holder that locked again at once: under load one hub worker kept the lock
+    while the other's writes waited for seconds. The helper locks its own open file (a lock
+    belongs to the open file, not to the thread); if the wait was given up meanwhile, it
+    closes that file, which releases the lock.
+    """
+    fresh = _open_lock(path)
+    done = threading.Event()
+    guard = threading.Lock()
+    state = {"taken": False, "abandoned": False}
+
+    def wait() -> None:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise StoreError(
-                    "store.unavailable", f"{path}: another process keeps writing"
-                ) from None
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
-        else:
+            fcntl.flock(fresh, fcntl.LOCK_EX)
+        except OSError:  # not expected on a local file; the caller reports it as unavailable
+            done.set()
             return
+        with guard:
+            if state["abandoned"]:
+                os.close(fresh)  # releases the lock nobody waits for any more
+                return
+            state["taken"] = True
+        done.set()
+
+    threading.Thread(target=wait, name="sqlite-writer-lock", daemon=True).start()
+    done.wait(SQLITE_BUSY_TIMEOUT_MS / 1000)
+    with guard:
+        if not state["taken"]:
+            state["abandoned"] = True
+            if done.is_set():  # flock itself failed
+                os.close(fresh)
+            raise StoreError("store.unavailable", f"{path}: another process keeps writing")
+    os.close(fd)  # held no lock: the fresh one holds it from now on
+    return fresh
 
 
 _WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, _WriterLock] = weakref.WeakKeyDictionary()
