@@ -37,6 +37,7 @@ from lienthong.store.audit import (
     entry_hash,
     entry_payload,
     format_at,
+    trust_own_appends,
 )
 from lienthong.store.engine import create_engine
 from lienthong.store.migrate import current_revision, downgrade, upgrade
@@ -779,3 +780,62 @@ def test_migration_0002_goes_down_and_up(committing_engine: Engine) -> None:
         log = AuditLog(connection)
         assert log.head() is None
         assert log.verify().ok
+
+
+def _head_reads(connection: Connection) -> list[str]:
+    """The statements that read the log's head, recorded from now on."""
+    seen: list[str] = []
+
+    @sa.event.listens_for(connection, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        del conn, cursor, args
+        if statement.lstrip().upper().startswith("SELECT") and "audit_log" in statement:
+            seen.append(statement)
+
+    return seen
+
+
+def test_a_transaction_that_trusts_its_own_appends_reads_the_head_once(
+    log: AuditLog, connection: Connection
+) -> None:
+    _append(log, 1)  # the head comes from another transaction's point of view: read it
+    trust_own_appends(connection)
+    reads = _head_reads(connection)
+    appended = [_append(log, index) for index in range(2, 6)]
+
+    assert len(reads) == 1  # the first append of the trusting transaction, then none
+    assert [e.seq for e in appended] == [2, 3, 4, 5]
+    assert log.verify().ok
+
+
+def test_a_rolled_back_savepoint_takes_the_remembered_head_with_it(
+    log: AuditLog, connection: Connection
+) -> None:
+    trust_own_appends(connection)
+    _append(log, 1)
+
+    def failing_work() -> None:  # a group commit's work that fails after appending
+        with connection.begin_nested():
+            _append(log, 2)
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        failing_work()
+    kept = _append(log, 3)
+
+    assert kept.seq == 2  # linked to entry 1, not to the entry rolled back
+    assert log.verify().ok
+    assert log.verify().count == 2
+
+
+def test_without_trust_a_row_changed_behind_the_logs_back_is_seen(
+    log: AuditLog, connection: Connection
+) -> None:
+    _fill(log, 3)
+    reads = _head_reads(connection)
+    _delete(connection, 3, 3)
+    after = _append(log, 4)
+
+    assert after.seq == 3  # the head was read again
+    assert len(reads) == 1
+    assert log.verify().ok

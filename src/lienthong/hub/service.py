@@ -71,7 +71,7 @@ from lienthong.hub.routing import add_trace, idempotency_key
 from lienthong.pki.profiles import agency_code_of
 from lienthong.signing.report import FileReport
 from lienthong.signing.xmldsig import EnvelopeCheck, check_envelope
-from lienthong.store.audit import AuditLog
+from lienthong.store.audit import AuditLog, trust_own_appends
 from lienthong.store.blobs import BlobStore
 from lienthong.store.group_commit import GroupCommitter
 from lienthong.store.hub_store import (
@@ -1073,6 +1073,7 @@ def _begin_group(connection: Connection | None) -> None:
     and a group never waits for it while holding rows (docs/hub.md, "event order")."""
     if connection is not None:
         lock_event_order(connection)
+        trust_own_appends(connection)  # the group writes the audit log only through AuditLog
 
 
 @functools.lru_cache(maxsize=4096)
