@@ -529,3 +529,57 @@ def test_the_maintenance_loop_delivers_at_once_and_survives_failures(
     assert time.monotonic() - stopping < 3  # promptly, though its tick is 5 s
     assert not loop.running
     assert closed == [True]  # the thread's verifier is closed with it
+
+
+def test_a_revoke_or_update_skips_recipients_that_refused_the_original(
+    hub_world: HubWorld,
+    background: Callable[..., Hub],
+    tampered_pdf: bytes,
+    verifier: PackageVerifier,
+) -> None:
+    """A recipient that refused a document by its PDF policy never had it: a recall is not
+    sent to it, nor is an update unless the sender names it again."""
+    from lienthong.domain.edxml import parse_package
+    from lienthong.domain.edxml.builder import revoke_document
+    from lienthong.domain.edxml.model import (
+        Business,
+        BusinessDocumentInfo,
+        BusinessType,
+        ResponseFor,
+    )
+
+    sender, strict, lenient = (hub_world.fresh_party() for _ in range(3))
+    hub = background(reject=[strict.code])
+
+    def sent_and_checked(to: Sequence[HubParty]) -> str:
+        letter = _letter(sender, to, tampered_pdf)
+        receipt = hub.send(sender.caller, letter, now=NOW)
+        hub.verify_pending(NOW, verifier=verifier)
+        assert _state(hub, sender, receipt.package_id)[strict.code] == DeliveryState.REFUSED
+        document_id = parse_package(letter).header.document_id
+        assert document_id is not None
+        return document_id
+
+    def change(document_id: str, to: Sequence[str], business: Business) -> tuple[str, ...]:
+        reference = ResponseFor(organ_id=sender.code, document_id=document_id)
+        package = sender.letter(to, business=business, response_for=[reference])
+        return hub.send(sender.caller, package, now=NOW).recipients
+
+    both = sent_and_checked([strict, lenient])
+    recall = revoke_document(both)
+    assert change(both, [strict.code, lenient.code], recall) == (lenient.code,)
+    update = Business(
+        document_id=both,
+        business_doc_type=str(int(BusinessType.UPDATE)),
+        business_doc_reason="Cập nhật văn bản",
+        paper="0",
+        document_info=BusinessDocumentInfo(document_info="1", document_receiver="0"),
+    )
+    assert change(both, [lenient.code], update) == (lenient.code,)
+    assert set(change(both, [strict.code, lenient.code], update)) == {strict.code, lenient.code}
+
+    only_strict = sent_and_checked([strict])
+    with pytest.raises(HubError) as refused_everywhere:
+        change(only_strict, [strict.code], revoke_document(only_strict))
+    assert refused_everywhere.value.code == "hub.no_recipient"
+    assert "refused the original" in str(refused_everywhere.value)

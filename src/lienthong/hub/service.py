@@ -433,8 +433,16 @@ class Hub:
             promulgation = info.date if info else None
             wanted = [to.organ_id for to in header.to if to.organ_id]
             if btype is not BusinessType.NEW:
-                original, extra = self._route_change(repo, checked, btype)
+                original, extra, refused = self._route_change(repo, checked, btype)
                 wanted.extend(extra)
+                if btype is BusinessType.REVOKE:  # nothing to take back from them
+                    wanted = [code for code in wanted if code not in refused]
+                    if not wanted:
+                        raise HubError(
+                            "hub.no_recipient",
+                            f"{checked.document_id}: every recipient refused the original "
+                            "(PDF policy)",
+                        )
             elif promulgation is not None:
                 send_by = _send_by(
                     promulgation, priority, self.config.calendar, self.config.deadline_policy
@@ -595,8 +603,10 @@ class Hub:
 
     def _route_change(
         self, repo: HubRepository, checked: _Checked, btype: BusinessType
-    ) -> tuple[HubPackage | None, list[str]]:
-        """Link a revoke/update/replace to its original; return the extra recipients."""
+    ) -> tuple[HubPackage | None, list[str], set[str]]:
+        """Link a revoke/update/replace to its original; return it, the extra recipients
+        (the original's, but for those that refused it by PDF policy: they never had it) and
+        those that refused it."""
         package = checked.package
         targets = [target_document_id(package)]
         extra: list[str] = []
@@ -612,13 +622,18 @@ class Hub:
                     break
         if original is None and btype is not BusinessType.REPLACE:
             raise HubError("hub.unknown_original", str(targets[0]))
+        refused: set[str] = set()
         if original is not None:
-            extra.extend(d.recipient_code for d in repo.deliveries_of([original.id])[original.id])
+            for delivery in repo.deliveries_of([original.id])[original.id]:
+                if delivery.state == DeliveryState.REFUSED:
+                    refused.add(delivery.recipient_code)
+                else:
+                    extra.append(delivery.recipient_code)
         changes = recipient_changes(package)
         if changes is not None:
             extra.extend(changes.added)
             extra.extend(changes.removed)  # told that they are no longer recipients
-        return original, extra
+        return original, extra, refused
 
     def _record_status(
         self,
