@@ -44,7 +44,8 @@ Goals, on the project's 2-core machine:
 
 Run: ``make bench`` (or ``.venv/bin/python bench/bench_hub.py``); about 7 minutes (most of it
 filling the inbox tables). ``BENCH_HUB_POOL``, ``BENCH_HUB_SECONDS``, ``BENCH_HUB_INBOX``
-(sizes, comma-separated) and ``BENCH_HUB_INBOX_PG=0`` make a shorter run;
+(sizes, comma-separated; ``0``: no inbox table) and ``BENCH_HUB_INBOX_PG=0`` make a
+shorter run;
 ``BENCH_HUB_WORKERS=N`` runs ``hub serve --workers N`` and the bare endpoint on as many
 processes (default: one per core); ``BENCH_HUB_PIPELINE`` and
 ``BENCH_HUB_PIPELINE_PACED`` size the pipeline runs.
@@ -110,8 +111,11 @@ PIPELINE_PACKAGES = int(os.environ.get("BENCH_HUB_PIPELINE", "300"))
 PIPELINE_PACED = int(os.environ.get("BENCH_HUB_PIPELINE_PACED", "200"))
 PIPELINE_SHARE = PIPELINE_PACKAGES + PIPELINE_PACED
 PROBE_EVERY = 0.2  #: seconds between two probes
+#: Package counts of the inbox runs (``BENCH_HUB_INBOX``; ``0`` skips the inbox table).
 INBOX_SIZES = tuple(
-    int(n) for n in os.environ.get("BENCH_HUB_INBOX", "10000,100000,1000000").split(",")
+    int(n)
+    for n in os.environ.get("BENCH_HUB_INBOX", "10000,100000,1000000").split(",")
+    if n.strip() and int(n) > 0
 )
 INBOX_QUERIES = 2_000
 SEND_PATH = "/XrdAdapter/adapter/sendEdoc"
@@ -947,6 +951,8 @@ def main() -> None:  # noqa: PLR0915 - one report, top to bottom
             sse_rows.append((label, run))
         _print_sse(sse_rows)
         _print_pipeline(pipeline_rows)
+    if not INBOX_SIZES:
+        return
     print()
     print(
         "| inbox (`Hub.inbox`, ≤ 100 items) | packages | agency | p50 ms | p99 ms | mean | goal |"
