@@ -27,13 +27,21 @@ def table(engine: Engine) -> Iterator[str]:
         connection.execute(sa.text(f"DROP TABLE {name}"))
 
 
+@pytest.fixture(params=[False, True], ids=["savepoints", "rerun-safe"])
+def rerun_safe(request: pytest.FixtureRequest) -> bool:
+    """Both ways of running a group: SAVEPOINT per work, or none until a work fails."""
+    return bool(request.param)
+
+
 def _values(engine: Engine, table: str) -> list[int]:
     with engine.connect() as connection:
         return list(connection.execute(sa.text(f"SELECT x FROM {table} ORDER BY x")).scalars())
 
 
-def test_callers_waiting_together_share_one_commit(engine: Engine, table: str) -> None:
-    committer = GroupCommitter(engine)
+def test_callers_waiting_together_share_one_commit(
+    engine: Engine, table: str, rerun_safe: bool
+) -> None:
+    committer = GroupCommitter(engine, rerun_safe=rerun_safe)
     started, release = threading.Event(), threading.Event()
     results: dict[int, int] = {}
 
@@ -71,8 +79,8 @@ def test_callers_waiting_together_share_one_commit(engine: Engine, table: str) -
     assert committer.groups == 2
 
 
-def test_a_failing_caller_is_undone_alone(engine: Engine, table: str) -> None:
-    committer = GroupCommitter(engine)
+def test_a_failing_caller_is_undone_alone(engine: Engine, table: str, rerun_safe: bool) -> None:
+    committer = GroupCommitter(engine, rerun_safe=rerun_safe)
 
     def good(connection: Connection) -> None:
         connection.execute(sa.text(f"INSERT INTO {table} VALUES (1)"))
@@ -104,3 +112,83 @@ def test_close_finishes_the_queue_and_refuses_new_work(engine: Engine, table: st
 
     assert refused.value.code == "store.unavailable"
     assert _values(engine, table) == [1]
+
+
+def _held_group(
+    committer: GroupCommitter, works: list[sa.TextClause | None], table: str, *, first: int
+) -> tuple[dict[int, object], list[int]]:
+    """Run ``works`` (an INSERT, or ``None``: a work that fails after inserting a row of its
+    own) as one group: a first work (inserting ``first``) holds the writer until they are all
+    queued behind it. Each caller's outcome (by index, 0 the first), and how many times each
+    work ran."""
+    started, release = threading.Event(), threading.Event()
+    outcomes: dict[int, object] = {}
+    runs = [0] * (len(works) + 1)
+
+    def call(index: int, statement: sa.TextClause | None) -> None:
+        def work(connection: Connection) -> int:
+            runs[index] += 1
+            if index == 0:
+                started.set()
+                release.wait(10)
+            if statement is None:
+                connection.execute(sa.text(f"INSERT INTO {table} VALUES (:x)"), {"x": 900 + index})
+                raise ValueError(f"work {index} fails")
+            connection.execute(statement)
+            return index
+
+        try:
+            outcomes[index] = committer.run(work)
+        except ValueError as error:
+            outcomes[index] = error
+
+    opener = sa.text(f"INSERT INTO {table} VALUES ({first})")
+    holder = threading.Thread(target=call, args=(0, opener))
+    holder.start()
+    assert started.wait(10)
+    others = [threading.Thread(target=call, args=(i, w)) for i, w in enumerate(works, start=1)]
+    for thread in others:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while committer.queued() < len(works) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    release.set()
+    for thread in [holder, *others]:
+        thread.join()
+    return outcomes, runs
+
+
+def test_rerun_safe_groups_send_no_savepoint_until_a_work_fails(engine: Engine, table: str) -> None:
+    savepoints: list[str] = []
+
+    @sa.event.listens_for(engine, "savepoint")
+    def count(connection: Connection, name: str) -> None:
+        del connection
+        savepoints.append(name)
+
+    committer = GroupCommitter(engine, rerun_safe=True)
+    try:
+        inserts = [sa.text(f"INSERT INTO {table} VALUES ({v})") for v in range(1, 6)]
+        outcomes, runs = _held_group(committer, list(inserts), table, first=0)
+        assert outcomes == {i: i for i in range(6)}
+        assert savepoints == []  # one transaction, no SAVEPOINT, nothing ran twice
+        assert runs == [1] * 6
+
+        # One work of the next group fails: the group runs again, each work isolated.
+        mixed: list[sa.TextClause | None] = [
+            sa.text(f"INSERT INTO {table} VALUES (11)"),
+            None,
+            sa.text(f"INSERT INTO {table} VALUES (13)"),
+        ]
+        outcomes, runs = _held_group(committer, mixed, table, first=10)
+    finally:
+        sa.event.remove(engine, "savepoint", count)
+        committer.close()
+
+    assert isinstance(outcomes[2], ValueError)
+    assert {i: outcomes[i] for i in (1, 3)} == {1: 1, 3: 3}
+    assert runs[2] == 2  # failed alone, then again in its SAVEPOINT
+    assert runs[1] == 2  # the others ran again too: hence "rerun safe" works only
+    assert len(savepoints) == 3  # the second pass: one per work of the group
+    # The failing work's own row is gone; everyone else's committed once.
+    assert _values(engine, table) == [0, 1, 2, 3, 4, 5, 10, 11, 13]

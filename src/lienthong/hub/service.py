@@ -237,7 +237,10 @@ class Hub:
         self.blobs = blobs
         self.config = config or HubConfig()
         self._own_committer = committer is None
-        self.committer = committer or GroupCommitter(engine, on_connection=_begin_group)
+        # Every work of the hub only reads and writes the database: a group may run twice.
+        self.committer = committer or GroupCommitter(
+            engine, on_connection=_begin_group, rerun_safe=True
+        )
         self._changed = threading.Condition()
         self._listeners: list[Callable[[Sequence[tuple[str, int]]], None]] = []
         self._held_listeners: list[Callable[[], None]] = []

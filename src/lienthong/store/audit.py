@@ -534,7 +534,8 @@ def trust_own_appends(connection: Connection) -> None:
     SAVEPOINT): a row deleted or written behind its back in the same transaction would not be
     seen, and other transactions cannot interfere, since they wait for the lock. The insert
     then goes without a SAVEPOINT of its own (two round trips less on PostgreSQL): a failed
-    append must be undone by the caller's SAVEPOINT, as the group commit's is.
+    append must be undone by the caller, as the group commit does (by its SAVEPOINT, or by
+    rolling the whole group back and running it again).
     """
     transaction = connection.get_transaction()
     if transaction is not None:
