@@ -302,7 +302,7 @@ class LocalWakeBridge:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop listening (within a second), withdraw the announcement, close the socket."""
+        """Stop listening, withdraw the announcement, close the socket."""
         self._stop.set()
         if self._socket is not None:  # an empty datagram to itself ends the wait in recv
             with contextlib.suppress(OSError):
