@@ -24,9 +24,10 @@ the error). The outcome for every caller is the same either way.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -130,26 +131,32 @@ class GroupCommitter:
             for item in group:
                 item.done.set()
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """The group's write transaction, with ``on_connection`` told of it meanwhile."""
+        with write_transaction(self.engine) as connection:
+            if self._on_connection is not None:
+                self._on_connection(connection)
+            try:
+                yield connection
+            finally:
+                if self._on_connection is not None:
+                    self._on_connection(None)
+
     def _commit_plain(self, group: list[_Work[object]]) -> bool:
         """Run the group without SAVEPOINTs; ``False`` if a work of a larger group raised (the
         transaction was rolled back and nothing is recorded: run it again, isolated)."""
         lost = False
         try:
-            with write_transaction(self.engine) as connection:
-                if self._on_connection is not None:
-                    self._on_connection(connection)
-                try:
-                    for item in group:
-                        try:
-                            item.result = item.run(connection)
-                        except Exception as exc:
-                            lost = connection.invalidated
-                            if lost or len(group) == 1:
-                                raise
-                            raise _RunAgainError from exc
-                finally:
-                    if self._on_connection is not None:
-                        self._on_connection(None)
+            with self._transaction() as connection:
+                for item in group:
+                    try:
+                        item.result = item.run(connection)
+                    except Exception as exc:
+                        lost = connection.invalidated
+                        if lost or len(group) == 1:
+                            raise
+                        raise _RunAgainError from exc
         except _RunAgainError:
             for item in group:
                 item.result = None
@@ -163,22 +170,16 @@ class GroupCommitter:
 
     def _commit_isolated(self, group: list[_Work[object]]) -> None:
         try:
-            with write_transaction(self.engine) as connection:
-                if self._on_connection is not None:
-                    self._on_connection(connection)
-                try:
-                    for item in group:
-                        if connection.invalidated:  # lost mid-group: the rest cannot run
-                            item.error = _lost(None)
-                            continue
-                        try:
-                            with connection.begin_nested():
-                                item.result = item.run(connection)
-                        except Exception as exc:  # noqa: BLE001 - handed to its caller
-                            item.error = _lost(exc) if connection.invalidated else exc
-                finally:
-                    if self._on_connection is not None:
-                        self._on_connection(None)
+            with self._transaction() as connection:
+                for item in group:
+                    if connection.invalidated:  # lost mid-group: the rest cannot run
+                        item.error = _lost(None)
+                        continue
+                    try:
+                        with connection.begin_nested():
+                            item.result = item.run(connection)
+                    except Exception as exc:  # noqa: BLE001 - handed to its caller
+                        item.error = _lost(exc) if connection.invalidated else exc
         except Exception as exc:  # noqa: BLE001 - the commit failed: nobody's work exists
             error = _lost(exc) if _is_lost(exc) else exc
             for item in group:
