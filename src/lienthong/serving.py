@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
@@ -99,7 +99,7 @@ class _Slot:
     number: int
     process: BaseProcess | None = None
     started: float = 0.0
-    quick_exits: int = field(default=0)
+    quick_exits: int = 0
 
 
 class WorkerPool:
