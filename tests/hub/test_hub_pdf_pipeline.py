@@ -583,3 +583,52 @@ def test_a_revoke_or_update_skips_recipients_that_refused_the_original(
         change(only_strict, [strict.code], revoke_document(only_strict))
     assert refused_everywhere.value.code == "hub.no_recipient"
     assert "refused the original" in str(refused_everywhere.value)
+
+
+def test_a_revoke_sent_while_its_original_is_held_waits_for_it_and_follows_its_refusals(
+    hub_world: HubWorld,
+    background: Callable[..., Hub],
+    tampered_pdf: bytes,
+    verifier: PackageVerifier,
+) -> None:
+    """Routed while the original was still held, a revoke goes to every recipient; it is
+    checked only after the original, and the recipients that refused the original get
+    nothing (they never had it): no change reaches anyone before the document it changes."""
+    from lienthong.domain.edxml import parse_package
+    from lienthong.domain.edxml.builder import revoke_document
+    from lienthong.domain.edxml.model import ResponseFor
+
+    sender, strict, lenient = (hub_world.fresh_party() for _ in range(3))
+    hub = background(reject=[strict.code])
+    letter = _letter(sender, [strict, lenient], tampered_pdf)
+    original = hub.send(sender.caller, letter, now=NOW)
+    document_id = parse_package(letter).header.document_id
+    assert document_id is not None
+    recall = sender.letter(
+        [strict.code, lenient.code],
+        business=revoke_document(document_id),
+        response_for=[ResponseFor(organ_id=sender.code, document_id=document_id)],
+    )
+    revoke = hub.send(sender.caller, recall, now=NOW)
+    assert set(revoke.recipients) == {strict.code, lenient.code}  # nothing refused yet
+
+    assert hub.verify_pending(NOW, verifier=verifier) == 1  # the original only
+    assert _state(hub, sender, original.package_id) == {
+        strict.code: DeliveryState.REFUSED,
+        lenient.code: DeliveryState.QUEUED,
+    }
+    assert set(_state(hub, sender, revoke.package_id).values()) == {DeliveryState.HELD}
+
+    assert hub.verify_pending(NOW, verifier=verifier) == 1  # now the revoke
+    assert _state(hub, sender, revoke.package_id) == {
+        strict.code: DeliveryState.REFUSED,
+        lenient.code: DeliveryState.QUEUED,
+    }
+    assert hub.inbox(strict.caller, strict.code) == []
+    assert [i.package_id for i in hub.inbox(lenient.caller, lenient.code)] == [
+        original.package_id,
+        revoke.package_id,
+    ]
+    assert [action for action, _ in _audited(hub_world, revoke.package_id)] == [
+        "hub.refuse.original"
+    ]

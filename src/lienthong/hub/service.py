@@ -990,10 +990,28 @@ class Hub:
         events: list[tuple[str, int]] = []
         delivered = refused = 0
         due: datetime | None = None
+        # A revoke routed while its original was still held: not for those that refused it.
+        never_had = _refused_original(repo, stored)
         for delivery in repo.deliveries_of([stored.id])[stored.id]:
             if delivery.state != "held":
                 continue
             recipient = delivery.recipient_code
+            if recipient in never_had:
+                if repo.release_delivery(
+                    stored.id, recipient, state="refused", now=now,
+                    reason=f"hub.original_refused: {stored.original_id}",
+                ):  # fmt: skip
+                    refused += 1
+                    AuditLog(connection).append(
+                        actor="hub",
+                        action="hub.refuse.original",
+                        subject=str(stored.id),
+                        details={"recipient": recipient, "sender": stored.sender_code,
+                                 "document_id": stored.document_id,
+                                 "original": stored.original_id},
+                        at=now,
+                    )  # fmt: skip
+                continue
             if not passed and self.config.pdf_policy_for(recipient) is PdfPolicy.REJECT:
                 reason = "hub.bad_pdf_signature: " + _pdf_reason(summary)
                 if repo.release_delivery(
@@ -1083,6 +1101,18 @@ def _pdf_reason(summary: Mapping[str, object]) -> str:
     if isinstance(findings, list):
         parts.extend(str(f) for f in findings)
     return "; ".join(parts) or "PDF signatures did not pass"
+
+
+def _refused_original(repo: HubRepository, stored: HubPackage) -> set[str]:
+    """For a revoke, the recipients whose delivery of the original was refused by PDF policy
+    (they never had it: nothing to take back); empty for anything else."""
+    if stored.business != str(int(BusinessType.REVOKE)) or stored.original_id is None:
+        return set()
+    return {
+        d.recipient_code
+        for d in repo.deliveries_of([stored.original_id])[stored.original_id]
+        if d.state == DeliveryState.REFUSED
+    }
 
 
 def _begin_group(connection: Connection | None) -> None:

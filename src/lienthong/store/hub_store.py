@@ -555,7 +555,15 @@ class HubRepository:
         UPDATE SKIP LOCKED`` on PostgreSQL lets several hub processes claim at once, each
         different packages (SQLite serialises writers and ignores the clause). The scan uses
         the partial index ``ix_packages_pdf_pending``.
+
+        A revoke, update or replace whose original is still pending waits for it, so that no
+        recipient gets a change before the document it changes.
         """
+        original = packages.alias("original")
+        original_pending = (
+            sa.exists()
+            .where(original.c.id == packages.c.original_id, original.c.pdf_state == "pending")
+        )  # fmt: skip
         rows = self._conn.execute(
             sa.select(packages.c.id, packages.c.sha256)
             .where(
@@ -564,6 +572,7 @@ class HubRepository:
                     packages.c.pdf_claimed_until.is_(None),
                     packages.c.pdf_claimed_until <= now,
                 ),
+                ~original_pending,
             )
             .order_by(packages.c.id)
             .limit(limit)
