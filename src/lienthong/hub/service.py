@@ -997,35 +997,20 @@ class Hub:
                 continue
             recipient = delivery.recipient_code
             if recipient in never_had:
-                if repo.release_delivery(
-                    stored.id, recipient, state="refused", now=now,
-                    reason=f"hub.original_refused: {stored.original_id}",
+                if _refuse(
+                    connection, stored, recipient, action="hub.refuse.original",
+                    reason=f"hub.original_refused: {stored.original_id}", now=now,
+                    original=stored.original_id,
                 ):  # fmt: skip
                     refused += 1
-                    AuditLog(connection).append(
-                        actor="hub",
-                        action="hub.refuse.original",
-                        subject=str(stored.id),
-                        details={"recipient": recipient, "sender": stored.sender_code,
-                                 "document_id": stored.document_id,
-                                 "original": stored.original_id},
-                        at=now,
-                    )  # fmt: skip
                 continue
             if not passed and self.config.pdf_policy_for(recipient) is PdfPolicy.REJECT:
-                reason = "hub.bad_pdf_signature: " + _pdf_reason(summary)
-                if repo.release_delivery(
-                    stored.id, recipient, state="refused", now=now, reason=reason[:500]
-                ):
+                if _refuse(
+                    connection, stored, recipient, action="hub.refuse.pdf",
+                    reason="hub.bad_pdf_signature: " + _pdf_reason(summary), now=now,
+                    pdf=summary,
+                ):  # fmt: skip
                     refused += 1
-                    AuditLog(connection).append(
-                        actor="hub",
-                        action="hub.refuse.pdf",
-                        subject=str(stored.id),
-                        details={"recipient": recipient, "sender": stored.sender_code,
-                                 "document_id": stored.document_id, "pdf": summary},
-                        at=now,
-                    )  # fmt: skip
                     detail = f"pdf_refused:{recipient}"
                     seq = repo.add_event(stored.sender_code, "notice", stored.id, now, detail)
                     events.append((stored.sender_code, seq))
@@ -1101,6 +1086,34 @@ def _pdf_reason(summary: Mapping[str, object]) -> str:
     if isinstance(findings, list):
         parts.extend(str(f) for f in findings)
     return "; ".join(parts) or "PDF signatures did not pass"
+
+
+def _refuse(
+    connection: Connection,
+    stored: HubPackage,
+    recipient: str,
+    *,
+    action: str,
+    reason: str,
+    now: datetime,
+    **details: object,
+) -> bool:
+    """Refuse a held delivery and audit it as ``action``; ``False`` if it was not held any
+    more (another process released it first)."""
+    repo = HubRepository(connection)
+    if not repo.release_delivery(
+        stored.id, recipient, state="refused", now=now, reason=reason[:500]
+    ):
+        return False
+    AuditLog(connection).append(
+        actor="hub",
+        action=action,
+        subject=str(stored.id),
+        details={"recipient": recipient, "sender": stored.sender_code,
+                 "document_id": stored.document_id, **details},
+        at=now,
+    )  # fmt: skip
+    return True
 
 
 def _refused_original(repo: HubRepository, stored: HubPackage) -> set[str]:
