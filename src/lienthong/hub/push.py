@@ -277,6 +277,7 @@ class LocalWakeBridge:
         self._refresh = refresh
         self._stop = threading.Event()
         self._socket: socket.socket | None = None
+        self._port: int | None = None
         self._thread: threading.Thread | None = None
         self._announced: Path | None = None
         self._peers: list[int] = []
@@ -286,7 +287,7 @@ class LocalWakeBridge:
     @property
     def port(self) -> int | None:
         """This process's port (``None`` before :meth:`start`)."""
-        return self._socket.getsockname()[1] if self._socket is not None else None
+        return self._port
 
     def start(self) -> None:
         """Bind, announce, listen, and forward local wakes to the other processes."""
@@ -294,8 +295,8 @@ class LocalWakeBridge:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(1.0)
-        self._socket = sock
-        self._announced = self.directory / f"{os.getpid()}-{self.port}.wake"
+        self._socket, self._port = sock, int(sock.getsockname()[1])
+        self._announced = self.directory / f"{os.getpid()}-{self._port}.wake"
         self._announced.touch()
         self._notifier.forward_to(self.publish)
         self._thread = threading.Thread(target=self._listen, name="wake-listen", daemon=True)
@@ -306,7 +307,7 @@ class LocalWakeBridge:
         self._stop.set()
         if self._socket is not None:  # an empty datagram to itself ends the wait in recv
             with contextlib.suppress(OSError):
-                self._socket.sendto(b"", ("127.0.0.1", self._socket.getsockname()[1]))
+                self._socket.sendto(b"", ("127.0.0.1", self._port))
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._announced is not None:
@@ -334,7 +335,7 @@ class LocalWakeBridge:
             if not (rest.endswith(".wake") and pid_text.isdigit() and port_text.isdigit()):
                 continue
             pid, port = int(pid_text), int(port_text)
-            if port == self.port:
+            if port == self._port:
                 continue
             if not _alive(pid):
                 Path(entry.path).unlink(missing_ok=True)
