@@ -1,15 +1,19 @@
 """``lienthong hub serve --workers 2`` on SQLite, as deployed on one machine: connections are
-spread over both workers, and a recipient's event stream, held by one worker, learns of
-packages accepted by the other at once (``LocalWakeBridge``), not at the 2-second re-read."""
+spread over both workers, a recipient's event stream, held by one worker, learns of
+packages accepted by the other at once (``LocalWakeBridge``), not at the 2-second re-read,
+and whichever worker answers ``/metrics`` counts what both did."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,9 +21,12 @@ import httpx
 import pytest
 
 from lienthong.client.api import HubClient
-from lienthong.domain.edxml import Organization
-from lienthong.domain.edxml.builder import DocumentDraft, FileToAttach
+from lienthong.client.vdxp import VdxpClient
+from lienthong.domain.edxml import Organization, serialize_package
+from lienthong.domain.edxml.builder import DocumentDraft, FileToAttach, build_document
+from lienthong.hub.registry import demo_secret
 from lienthong.signing.identity import ca_directory_identity
+from lienthong.signing.xmldsig import sign_envelope
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -34,7 +41,10 @@ SENDS = 10
 SPACING = 1.0
 
 
-def test_streams_learn_of_packages_accepted_by_the_other_worker_at_once(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def two_workers(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """``hub serve --workers 2`` on SQLite in ``tmp_path``, once both workers answer: its URL
+    and its data directory."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -58,6 +68,27 @@ def test_streams_learn_of_packages_accepted_by_the_other_worker_at_once(tmp_path
                 pids.add(int(httpx.get(f"{url}/healthz", timeout=2).json()["pid"]))
             except httpx.TransportError:
                 time.sleep(0.3)
+        yield url, data
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def letter(n: int) -> DocumentDraft:
+    return DocumentDraft(
+        sender=Organization(organ_id=SENDER, organ_name="Sở TT&TT Nghệ An"),
+        recipients=[Organization(organ_id=RECIPIENT, organ_name="Sở Y tế Nghệ An")],
+        code_number=str(900 + n),
+        code_notation="WORKERS-STTTT",
+        promulgation_date=datetime.now(UTC).date(),
+        place="Nghệ An",
+        subject=f"Thử hai tiến trình, văn bản {n}",
+        files=[FileToAttach("van-ban.pdf", PDF)],
+    )
+
+
+def test_streams_learn_of_packages_accepted_by_the_other_worker_at_once(tmp_path: Path) -> None:
+    with two_workers(tmp_path) as (url, data):
         ca_dir = data / "ca"
         me = ca_directory_identity(ca_dir, "issued/so-tttt-nghe-an", PASSPHRASE)
         them = ca_directory_identity(ca_dir, "issued/so-y-te-nghe-an", PASSPHRASE)
@@ -79,19 +110,9 @@ def test_streams_learn_of_packages_accepted_by_the_other_worker_at_once(tmp_path
 
         receipts: dict[int, float] = {}
         for n in range(SENDS):
-            draft = DocumentDraft(
-                sender=Organization(organ_id=SENDER, organ_name="Sở TT&TT Nghệ An"),
-                recipients=[Organization(organ_id=RECIPIENT, organ_name="Sở Y tế Nghệ An")],
-                code_number=str(900 + n),
-                code_notation="WORKERS-STTTT",
-                promulgation_date=datetime.now(UTC).date(),
-                place="Nghệ An",
-                subject=f"Thử hai tiến trình, văn bản {n}",
-                files=[FileToAttach("van-ban.pdf", PDF)],
-            )
             # A client (a connection) per send: the kernel hashes each to either worker.
             with HubClient(url, key=me.key, certificate=me.certificate, chain=me.chain) as hub:
-                receipt = hub.send_document(draft)
+                receipt = hub.send_document(letter(n))
             receipts[receipt.package_id] = time.monotonic()
             time.sleep(SPACING)
         time.sleep(1.5)
@@ -102,6 +123,27 @@ def test_streams_learn_of_packages_accepted_by_the_other_worker_at_once(tmp_path
         # other worker) would wait for the stream's 2-second re-read: 0-2 s.
         late = {pid: arrivals[pid] - at for pid, at in receipts.items() if arrivals[pid] - at > 0.5}
         assert not late, f"events that waited for the 2-second re-read: {late}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+
+
+def test_any_worker_answers_metrics_for_both(tmp_path: Path) -> None:
+    with two_workers(tmp_path) as (url, data):
+        me = ca_directory_identity(data / "ca", "issued/so-tttt-nghe-an", PASSPHRASE)
+        system = f"demo-{SENDER}"
+        for n in range(4):  # each on a new connection, through both edges
+            with HubClient(url, key=me.key, certificate=me.certificate, chain=me.chain) as hub:
+                hub.send_document(letter(n))
+            edxml = serialize_package(build_document(letter(10 + n), now=datetime.now(UTC)))
+            signed = sign_envelope(edxml, me.key, me.certificate, me.chain)
+            with VdxpClient(f"{url}/XrdAdapter/adapter", system, demo_secret(system)) as vdxp:
+                assert not vdxp.send_edoc(signed, sender=SENDER, to=[RECIPIENT]).duplicate
+        time.sleep(1.5)  # each worker writes its figures every second
+        scraped = []
+        for _ in range(12):  # new connections: both workers answer some of them
+            text = httpx.get(f"{url}/metrics", timeout=5).text
+            accepted = re.search(r"^lienthong_hub_packages_accepted_total (\S+)$", text, re.M)
+            checks = re.search(
+                r'^lienthong_hub_send_stage_seconds_count\{stage="check"\} (\S+)$', text, re.M
+            )
+            scraped.append((accepted and accepted[1], checks and checks[1]))
+        # Without the shared snapshots each worker would show only its own share.
+        assert set(scraped) == {("8", "8")}, scraped

@@ -3,6 +3,7 @@ end, statuses come back, push (SSE and long-poll) is prompt, refusals are coded 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -216,6 +217,16 @@ def test_health_metrics_and_openapi(live: LiveHub) -> None:
     assert (
         'lienthong_hub_requests_total{method="POST",route="/v1/packages",status="201"} 1' in metrics
     )
+    # Where the send's time went, and the writer that committed it.
+    for stage in ("check", "store", "write"):
+        assert f'lienthong_hub_send_stage_seconds_count{{stage="{stage}"}} 1' in metrics
+    works = re.search(r"^lienthong_hub_writer_works_total (\S+)$", metrics, re.MULTILINE)
+    busy = re.search(r"^lienthong_hub_writer_busy_seconds_total (\S+)$", metrics, re.MULTILINE)
+    assert works is not None
+    assert float(works[1]) >= 1
+    assert busy is not None
+    assert float(busy[1]) > 0
+    assert "lienthong_hub_writer_queue 0" in metrics
     paths = httpx.get(f"{live.url}/openapi.json").json()["paths"]
     assert "/v1/packages" in paths
     assert "/v1/agencies/{agency}/events" in paths

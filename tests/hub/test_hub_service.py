@@ -32,7 +32,7 @@ from lienthong.domain.status import StatusCode
 from lienthong.domain.vntime import VIETNAM_TZ
 from lienthong.hub.api import Caller, DeliveryState, HubError, PackageKind
 from lienthong.hub.registry import demo_registry, load_registry
-from lienthong.hub.service import Hub, HubConfig, LockedVerifier, PdfPolicy
+from lienthong.hub.service import Hub, HubConfig, LockedVerifier, PdfPolicy, SendTiming
 from lienthong.signing.verify import Verifier, VerifyOptions
 from lienthong.signing.xmldsig import check_envelope
 from lienthong.store.audit import AuditLog
@@ -220,6 +220,8 @@ def test_unknown_recipient_is_refused(hub_world: HubWorld) -> None:
 
 def test_resend_returns_the_original_receipt(hub_world: HubWorld) -> None:
     hub = hub_world.hub
+    timings: list[SendTiming] = []
+    hub.on_sent(timings.append)  # what the metrics count: a resend is marked
     sender, recipient = hub_world.fresh_party(), hub_world.fresh_party()
     first = sender.letter([recipient.code], number="77", promulgation=NOW.date())
     receipt = hub.send(sender.caller, first, now=NOW)
@@ -234,6 +236,8 @@ def test_resend_returns_the_original_receipt(hub_world: HubWorld) -> None:
     assert again.received_at == receipt.received_at
     assert again.sha256 == receipt.sha256
     assert len(hub.inbox(recipient.caller, recipient.code)) == 1
+    assert [t.duplicate for t in timings[-2:]] == [False, True]
+    assert all(t.check > 0 and t.store > 0 and t.write > 0 for t in timings[-2:])
 
 
 def test_concurrent_resends_store_one_package(hub_world: HubWorld) -> None:

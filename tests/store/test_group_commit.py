@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from lienthong.domain.errors import StoreError
+from lienthong.store.engine import write_transaction
 from lienthong.store.group_commit import GroupCommitter
 
 pytestmark = pytest.mark.integration
@@ -192,3 +193,37 @@ def test_rerun_safe_groups_send_no_savepoint_until_a_work_fails(engine: Engine, 
     assert len(savepoints) == 3  # the second pass: one per work of the group
     # The failing work's own row is gone; everyone else's committed once.
     assert _values(engine, table) == [0, 1, 2, 3, 4, 5, 10, 11, 13]
+
+
+def test_the_writer_counts_its_busy_time_and_its_wait_to_begin(engine: Engine, table: str) -> None:
+    committer = GroupCommitter(engine)
+
+    def slow(connection: Connection) -> None:
+        time.sleep(0.2)
+        connection.execute(sa.text(f"INSERT INTO {table} VALUES (1)"))
+
+    try:
+        committer.run(slow)
+        assert committer.busy_seconds >= 0.2
+        assert committer.wait_seconds < 0.2  # nobody else was writing
+        if engine.dialect.name != "sqlite":
+            return
+        # SQLite has one writer at a time (across processes too): the wait is counted apart.
+        held, release = threading.Event(), threading.Event()
+
+        def other_writer() -> None:
+            with write_transaction(engine):
+                held.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        assert held.wait(10)
+        threading.Timer(0.3, release.set).start()
+        waited, busy = committer.wait_seconds, committer.busy_seconds
+        committer.run(lambda c: c.execute(sa.text(f"INSERT INTO {table} VALUES (2)")))
+        thread.join(10)
+        assert committer.wait_seconds - waited >= 0.25
+        assert committer.busy_seconds - busy >= committer.wait_seconds - waited
+    finally:
+        committer.close()

@@ -395,14 +395,18 @@ def build_app(
     demo: bool,
     announce: bool = True,
     pdf: PdfSettings | None = None,
+    metrics_dir: Path | None = None,
 ) -> object:
     """The hub's ASGI app over ``db`` and ``ca_dir`` (what ``hub serve`` runs), with its
-    maintenance loop (background PDF checks, reminders) started by the app's lifespan."""
+    maintenance loop (background PDF checks, reminders) started by the app's lifespan.
+    ``metrics_dir``: where the worker processes of one ``hub serve --workers N`` share their
+    metrics, so that any of them answers ``/metrics`` for all (``lienthong.hub.metrics``)."""
     from datetime import timedelta
 
     from lienthong.hub.auth import OcspRevocation, RequestAuthenticator, RevocationChecker
     from lienthong.hub.http import create_hub_app
     from lienthong.hub.maintenance import Maintenance
+    from lienthong.hub.metrics import Metrics
     from lienthong.hub.push import Notifier
     from lienthong.hub.service import Hub
     from lienthong.signing.identity import ca_directory_roots
@@ -462,6 +466,7 @@ def build_app(
         notifier=notifier,
         extra_routers=extra,
         maintenance=maintenance,
+        metrics=Metrics(metrics_dir),
     )
 
 
@@ -608,6 +613,7 @@ def serve(
         _ENV_DB: url, _ENV_DATA: str(data), _ENV_CA: str((ca_dir or data / "ca").resolve()),
         _ENV_REVOCATION: revocation, _ENV_WINDOW: str(window), **pdf.to_env(),
     })  # fmt: skip
+    _clear_metrics(data / METRICS_DIR)  # the last run's workers are not ours to add up
     # Each worker listens on its own SO_REUSEPORT socket: the kernel spreads connections
     # evenly (uvicorn's shared socket lets one process take most of a burst).
     try:
@@ -635,6 +641,16 @@ _ENV_WINDOW = "LIENTHONG_HUB_WINDOW"
 _ENV_PDF = "LIENTHONG_HUB_PDF"
 
 
+#: Where the workers of ``hub serve --workers N`` share their metrics, under ``--data``.
+METRICS_DIR = "metrics"
+
+
+def _clear_metrics(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in [*directory.glob("*.json"), *directory.glob(".*.tmp")]:
+        stale.unlink(missing_ok=True)
+
+
 def app_from_environment() -> object:
     """The app of one ``hub serve --workers N`` worker process (the settings ``serve`` put in
     the environment; the demo CA and registry already exist)."""
@@ -647,6 +663,7 @@ def app_from_environment() -> object:
         demo=False,
         announce=False,
         pdf=PdfSettings.from_env(os.environ),
+        metrics_dir=Path(os.environ[_ENV_DATA]) / METRICS_DIR,
     )
 
 

@@ -47,6 +47,8 @@ from lienthong.hub.auth import AuthError, RequestAuthenticator, SignedRequest
 from lienthong.hub.maintenance import Maintenance
 from lienthong.hub.metrics import Metrics
 from lienthong.hub.push import Notifier, NotifyingHub
+from lienthong.hub.service import SendTiming
+from lienthong.store.group_commit import GroupCommitter
 from lienthong.web import BodyTooLargeError, read_body
 
 log = logging.getLogger(__name__)
@@ -299,6 +301,48 @@ class _MetricsMiddleware:
         await self.app(scope, receive, capture)
 
 
+def _observe_core(hub: HubService, metrics: Metrics) -> None:
+    """Count the core's accepted sends (every edge: ``/v1`` and VDXP), time their stages, and
+    read its writer's totals, when the core offers them (:class:`~lienthong.hub.service.Hub`)."""
+    on_sent = getattr(hub, "on_sent", None)
+    if callable(on_sent):
+        metrics.describe(
+            "lienthong_hub_send_stage_seconds", "histogram", "Time of an accepted send by "
+            "stage: check (parse, envelope signature, validation), store (blob fsync), write "
+            "(queued for the writer and committed with its group)",
+        )  # fmt: skip
+
+        def sent(timing: SendTiming) -> None:
+            if timing.duplicate:
+                return
+            metrics.inc("lienthong_hub_packages_accepted_total")
+            metrics.observe("lienthong_hub_send_stage_seconds", timing.check, stage="check")
+            metrics.observe("lienthong_hub_send_stage_seconds", timing.store, stage="store")
+            metrics.observe("lienthong_hub_send_stage_seconds", timing.write, stage="write")
+
+        on_sent(sent)
+    committer = getattr(hub, "committer", None)
+    if not isinstance(committer, GroupCommitter):
+        return
+    writer = committer
+    metrics.describe(
+        "lienthong_hub_writer_busy_seconds_total", "counter", "Seconds the writer thread spent "
+        "on group commits (per second: its utilisation, summed over processes)",
+    )  # fmt: skip
+    metrics.describe(
+        "lienthong_hub_writer_wait_seconds_total", "counter", "Of which waiting to begin "
+        "(SQLite: another process's writer lock)",
+    )  # fmt: skip
+    metrics.describe("lienthong_hub_writer_groups_total", "counter", "Group commits")
+    metrics.describe("lienthong_hub_writer_works_total", "counter", "Writes in those groups")
+    metrics.describe("lienthong_hub_writer_queue", "gauge", "Writes waiting for the writer")
+    metrics.counter_from("lienthong_hub_writer_busy_seconds_total", lambda: writer.busy_seconds)
+    metrics.counter_from("lienthong_hub_writer_wait_seconds_total", lambda: writer.wait_seconds)
+    metrics.counter_from("lienthong_hub_writer_groups_total", lambda: float(writer.groups))
+    metrics.counter_from("lienthong_hub_writer_works_total", lambda: float(writer.works))
+    metrics.gauge("lienthong_hub_writer_queue", lambda: float(writer.queued()), across="sum")
+
+
 def create_hub_app(  # noqa: PLR0915 - one closure per route keeps the wiring in one place
     hub: HubService,
     *,
@@ -343,7 +387,10 @@ def create_hub_app(  # noqa: PLR0915 - one closure per route keeps the wiring in
     metrics.describe("lienthong_hub_packages_accepted_total", "counter", "Packages accepted")
     metrics.describe("lienthong_hub_refusals_total", "counter", "Refusals by error code")
     metrics.describe("lienthong_hub_stream_listeners", "gauge", "Event streams waiting")
-    metrics.gauge("lienthong_hub_stream_listeners", lambda: float(notifier.listening()))
+    metrics.gauge(
+        "lienthong_hub_stream_listeners", lambda: float(notifier.listening()), across="sum"
+    )
+    _observe_core(hub, metrics)
     run: Callable[..., Awaitable[Any]] = call or run_in_threadpool
 
     if maintenance is not None:
@@ -352,14 +399,14 @@ def create_hub_app(  # noqa: PLR0915 - one closure per route keeps the wiring in
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
-        if maintenance is None:
-            yield
-            return
-        maintenance.start()
+        if maintenance is not None:
+            maintenance.start()
         try:
             yield
         finally:
-            await run_in_threadpool(maintenance.stop)
+            if maintenance is not None:
+                await run_in_threadpool(maintenance.stop)
+            metrics.close()  # the last snapshot for the other workers (shared metrics)
 
     app = FastAPI(
         title="lienthong hub — trục liên thông văn bản",
@@ -450,8 +497,6 @@ def create_hub_app(  # noqa: PLR0915 - one closure per route keeps the wiring in
             raise _HttpProblemError("http.unsupported_media_type", "send application/xml")
         body: bytes = request.state.body
         receipt = await run(functools.partial(service.send, caller, body, now=clock()))
-        if not receipt.duplicate:
-            metrics.inc("lienthong_hub_packages_accepted_total")
         return _json(
             receipt,
             status=200 if receipt.duplicate else 201,

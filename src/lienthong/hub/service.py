@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -208,6 +209,16 @@ class _Accepted:
 
 
 @dataclass(frozen=True, slots=True)
+class SendTiming:
+    """Where the time of one accepted send went, in seconds (for the hub's metrics)."""
+
+    check: float  #: parse, envelope signature, validation (and the PDFs, ``--pdf-check entry``)
+    store: float  #: the blob written and fsynced
+    write: float  #: queued for the writer and committed with its group (routing, audit …)
+    duplicate: bool  #: a resend answered with the original receipt
+
+
+@dataclass(frozen=True, slots=True)
 class PdfCheckRun:
     """What one :meth:`Hub.check_pending_pdfs` call did."""
 
@@ -244,6 +255,7 @@ class Hub:
         self._changed = threading.Condition()
         self._listeners: list[Callable[[Sequence[tuple[str, int]]], None]] = []
         self._held_listeners: list[Callable[[], None]] = []
+        self._sent_listeners: list[Callable[[SendTiming], None]] = []
         if self.config.pdf_mode is PdfCheck.ENTRY and self.config.pdf_verifier is None:
             raise UsageError("usage.bad_argument", "pdf_check=entry needs a pdf_verifier")
 
@@ -264,6 +276,11 @@ class Hub:
         """Call ``callback()`` after a commit that held deliveries for the background PDF check
         (the maintenance loop wakes at once instead of at its next tick). Keep it short."""
         self._held_listeners.append(callback)
+
+    def on_sent(self, callback: Callable[[SendTiming], None]) -> None:
+        """Call ``callback(timing)`` after every accepted send (a resend too, marked
+        ``duplicate``), on the sending thread, whichever edge it came through. Keep it short."""
+        self._sent_listeners.append(callback)
 
     def wait_for_events(
         self, caller: Caller, agency: str, *, after_seq: int = 0, timeout: float = 25.0
@@ -309,14 +326,28 @@ class Hub:
     def send(self, caller: Caller, edxml: bytes, *, now: datetime) -> Receipt:
         """Accept a document or status package; the receipt comes only once it is durable."""
         try:
+            started = time.perf_counter()
             checked = self._check(caller, edxml)
             checked = self._check_pdfs(checked, edxml)
+            checked_at = time.perf_counter()
             sha = self.blobs.put(edxml)
+            stored_at = time.perf_counter()
             accepted = self._write(lambda c: self._record(c, caller, checked, edxml, sha, now))
+            timing = SendTiming(
+                checked_at - started,
+                stored_at - checked_at,
+                time.perf_counter() - stored_at,
+                accepted.receipt.duplicate,
+            )
         except HubError as exc:
             self._refused(caller, edxml, exc, now)
             raise
         self._notify(accepted.events)
+        for listener in self._sent_listeners:
+            try:
+                listener(timing)
+            except Exception:  # noqa: BLE001 - must not fail a committed send
+                _log.exception("hub send listener failed")
         if accepted.held:
             for callback in self._held_listeners:
                 try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -76,6 +77,11 @@ class GroupCommitter:
         self._thread.start()
         self.groups = 0  #: transactions committed (or attempted), for tests and metrics
         self.works = 0  #: units of work run
+        #: Seconds the writer spent on groups (from taking a group to its callers' release):
+        #: its rate over time is how busy the writer is; near 1 it is the bottleneck.
+        self.busy_seconds = 0.0
+        #: Of which waiting to begin the transaction (SQLite: another process's writer lock).
+        self.wait_seconds = 0.0
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(connection)`` in a transaction; return its result once committed."""
@@ -122,19 +128,23 @@ class GroupCommitter:
             self._commit(group)
 
     def _commit(self, group: list[_Work[object]]) -> None:
+        started = time.perf_counter()
         try:
             if not (self.rerun_safe and self._commit_plain(group)):
                 self._commit_isolated(group)
         finally:
             self.groups += 1
             self.works += len(group)
+            self.busy_seconds += time.perf_counter() - started
             for item in group:
                 item.done.set()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:
         """The group's write transaction, with ``on_connection`` told of it meanwhile."""
+        asked = time.perf_counter()
         with write_transaction(self.engine) as connection:
+            self.wait_seconds += time.perf_counter() - asked
             if self._on_connection is not None:
                 self._on_connection(connection)
             try:
