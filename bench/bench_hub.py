@@ -547,6 +547,38 @@ class HubRun:
     paced: Load  #: the paced run (wrk's own counts and latencies)
     paced_target: float  #: packages/s the paced run aimed at
     paced_sse_ms: list[float]  #: every package of the paced run: acceptance → event
+    stages: dict[str, float]  #: the saturation run, from the hub's /metrics (:func:`_stages`)
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The hub's ``/metrics`` (any worker answers for all) as {series: value}."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
+def _stages(before: dict[str, float], after: dict[str, float], span: float) -> dict[str, float]:
+    """Where an accepted send's time went during the run (mean ms per stage) and how busy the
+    writers were (share of the run's span, per process; the wait to begin is part of it)."""
+
+    def delta(series: str) -> float:
+        return after.get(series, 0.0) - before.get(series, 0.0)
+
+    stages = {}
+    for stage in ("check", "store", "write"):
+        key = f'lienthong_hub_send_stage_seconds_{{}}{{{{stage="{stage}"}}}}'
+        count = delta(key.format("count"))
+        stages[stage] = 1000 * delta(key.format("sum")) / count if count else float("nan")
+    groups = delta("lienthong_hub_writer_groups_total")
+    stages["group"] = delta("lienthong_hub_writer_works_total") / groups if groups else 0.0
+    per_process = max(span, 1e-9) * HUB_WORKERS
+    stages["busy"] = delta("lienthong_hub_writer_busy_seconds_total") / per_process
+    stages["wait"] = delta("lienthong_hub_writer_wait_seconds_total") / per_process
+    return stages
 
 
 def hub_load(db_url: str, work: Path, ca_dir: Path, pool: Pool, label: str) -> HubRun:
@@ -569,11 +601,13 @@ def hub_load(db_url: str, work: Path, ca_dir: Path, pool: Pool, label: str) -> H
         time.sleep(1.0)  # the stream is open and waiting
         prober = Prober(url, pool)
         cpu = cpu_seconds(process.pid)
+        before = scrape(url)
         saturated_end = pool.count - PROBES - PACED_PACKAGES - PIPELINE_SHARE
         load = run_wrk(url, pool, SEND_PATH, count=saturated_end)
         cpu = cpu_seconds(process.pid) - cpu
         prober.close()
-        time.sleep(1.0)  # the last events arrive
+        time.sleep(1.5)  # the last events arrive; every worker has written its metrics
+        after = scrape(url)
         stored, span = stored_span(db_url, packages.c.stored_at, packages.c.sender_code == SENDER)
         load = replace(load, stored=stored, span=span, cpu=cpu)
         # The same hub, paced below saturation: each connection pauses between requests.
@@ -598,6 +632,7 @@ def hub_load(db_url: str, work: Path, ca_dir: Path, pool: Pool, label: str) -> H
         paced,
         target,
         subscriber.latencies_ms(since=paced_from),
+        _stages(before, after, span),
     )
 
 
@@ -879,6 +914,24 @@ def _print_sse(sse_rows: list[tuple[str, HubRun]]) -> None:
             )
 
 
+def _print_stages(rows: list[tuple[str, HubRun]]) -> None:
+    """Where the time of an accepted send went at saturation (the hub's own metrics)."""
+    print()
+    print(
+        "| where an accepted send's time went, at saturation (hub /metrics) | check ms "
+        "| store ms | write ms (queued + group commit) | works per group "
+        "| writer busy (per process) | of which waiting to begin |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, run in rows:
+        st = run.stages
+        print(
+            f"| `hub serve --workers {HUB_WORKERS}`, {label} | {st['check']:.1f} "
+            f"| {st['store']:.1f} | {st['write']:.1f} | {st['group']:.1f} "
+            f"| {st['busy']:.0%} | {st['wait']:.0%} |"
+        )
+
+
 def main() -> None:  # noqa: PLR0915 - one report, top to bottom
     """Print the hub's tables."""
     if shutil.which("wrk") is None:
@@ -950,6 +1003,7 @@ def main() -> None:  # noqa: PLR0915 - one report, top to bottom
             )
             sse_rows.append((label, run))
         _print_sse(sse_rows)
+        _print_stages(sse_rows)
         _print_pipeline(pipeline_rows)
     if not INBOX_SIZES:
         return
