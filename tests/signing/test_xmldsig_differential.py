@@ -30,11 +30,15 @@ from signxml.exceptions import InvalidDigest, InvalidSignature, SignXMLException
 
 from lienthong.domain.edxml import EDXML_NS, Organization, serialize_package
 from lienthong.domain.edxml.builder import DocumentDraft, FileToAttach, build_document
+from lienthong.domain.edxml.limits import Limits
+from lienthong.domain.edxml.model import Package
+from lienthong.domain.edxml.parser import parse_package_tree
 from lienthong.pki.ca import CertificateAuthority, MemoryRegistry, create_root
 from lienthong.pki.keys import InMemoryKey, generate_key
 from lienthong.pki.profiles import OrganizationSubject
+from lienthong.signing import xmldsig
 from lienthong.signing.report import SubIndication
-from lienthong.signing.xmldsig import check_envelope, sign_envelope
+from lienthong.signing.xmldsig import EnvelopeCheck, check_envelope, sign_envelope
 
 pytestmark = pytest.mark.unit
 
@@ -239,3 +243,28 @@ def test_xmlsec1_inclusive_c14n_without_transforms(tmp_path: Path) -> None:
     assert (ours(data), oracle(data)) == ("valid", "valid")
     tampered = data.replace("Đối chiếu".encode(), "Sửa chiếu".encode(), 1)
     assert (ours(tampered), oracle(tampered)) == ("digest", "digest")
+
+
+def _everything(check: EnvelopeCheck) -> tuple[object, ...]:
+    return (
+        check.valid, check.intact, check.sub_indication, check.covered, check.claimed_time,
+        [(f.code, f.severity, f.detail) for f in check.findings],
+        check.signer.serial_number if check.signer else None,
+    )  # fmt: skip
+
+
+def test_reading_the_domain_parser_s_tree_changes_nothing(
+    signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check reads the tree the domain parser built when it holds exactly the bytes,
+    instead of parsing them again: every case of the table, checked both ways, agrees."""
+    signed = sign_envelope(_package(), signer.key, signer.certificate)
+    cases = [_replace(signed, pattern, new) for _, pattern, new, _ in TAMPERING]
+    assert parse_package_tree(signed)[1] is not None  # the untouched package takes the path
+    once = [_everything(check_envelope(data)) for data in cases]
+
+    def parse_twice(data: bytes, *, limits: Limits) -> tuple[Package, None]:
+        return parse_package_tree(data, limits=limits)[0], None
+
+    monkeypatch.setattr(xmldsig, "parse_package_tree", parse_twice)
+    assert [_everything(check_envelope(data)) for data in cases] == once

@@ -61,6 +61,7 @@ from signxml.exceptions import SignXMLException
 from lienthong.domain.edxml import parse_package
 from lienthong.domain.edxml.limits import DEFAULT_LIMITS, Limits
 from lienthong.domain.edxml.model import EDXML_NS, XMLDSIG_NS, Package, SignatureKind
+from lienthong.domain.edxml.parser import parse_package_tree
 from lienthong.domain.errors import EdxmlError, Severity, SigningError
 from lienthong.pki.keys import SigningKey
 from lienthong.signing.report import Finding, SubIndication
@@ -326,7 +327,7 @@ def check_envelope(  # noqa: PLR0911 - one early return per refusal
     and signature value. Never raises for bad input: every problem is a finding."""
     check = EnvelopeCheck()
     try:
-        package = parse_package(data, limits=limits)
+        package, tree = parse_package_tree(data, limits=limits)
     except EdxmlError as exc:
         return check.fail("verify.bad_file", SubIndication.FORMAT_FAILURE, exc.describe())
     check.package = package
@@ -337,7 +338,8 @@ def check_envelope(  # noqa: PLR0911 - one early return per refusal
     if signature.kind is SignatureKind.PLACEHOLDER:
         return check.fail("verify.placeholder_signature", SubIndication.FORMAT_FAILURE)
     try:
-        root = _parse_tree(data)
+        # The domain parser's tree when it holds exactly the bytes (no comment, PI or repair).
+        root = tree if tree is not None else _parse_tree(data)
     except (etree.XMLSyntaxError, EdxmlError) as exc:
         # parse_package repaired what a strict parser refuses: such bytes were not signed.
         return check.fail("verify.bad_signature_format", SubIndication.FORMAT_FAILURE, str(exc))

@@ -9,10 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from lienthong.domain.edxml import Package, SignatureKind, parse_package, serialize_package
 from lienthong.domain.edxml.business import business_type
 from lienthong.domain.edxml.model import BusinessType
+from lienthong.domain.edxml.parser import parse_package_tree
 from lienthong.domain.errors import EdxmlError
 
 from .strategies import SAMPLES_DIR, sample_paths
@@ -296,3 +298,57 @@ def test_dd_mm_yyyy_promulgation_date_is_read_and_written_as_yyyy_mm_dd(
     # An empty date stays empty (present, not dropped).
     assert package.header.due_date == ""
     assert re.search(rb"<edXML:DueDate(></edXML:DueDate>|/>)", written)
+
+
+# --------------------------------------------------------------------------- the tree, once
+def test_the_tree_is_given_only_when_it_holds_exactly_the_bytes(sample_file: Path) -> None:
+    """``parse_package_tree`` hands its tree to the envelope signature check instead of a
+    second parse: only when nothing was repaired and the parser dropped nothing, and the
+    tree is then what a parser keeping comments and PIs reads from the same bytes."""
+    data = sample_file.read_bytes()
+    package, tree = parse_package_tree(data)
+    assert package == parse_package(data)
+    dropped = b"<!--" in data or data.count(b"<?") > (1 if data.startswith(b"<?xml") else 0)
+    if package.notes or dropped or not data.startswith(b"<"):
+        assert tree is None
+        return
+    assert tree is not None
+    keeping = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    assert etree.tostring(tree) == etree.tostring(etree.fromstring(data, keeping))
+
+
+def _inside_root(data: bytes, insert: bytes) -> bytes:
+    """``insert`` just after the root's start tag."""
+    root = data.index(b"<edXML")
+    end = data.index(b">", root) + 1
+    return data[:end] + insert + data[end:]
+
+
+def _utf16(data: bytes) -> bytes:
+    text = data.decode().replace('encoding="UTF-8"', 'encoding="UTF-16"', 1)
+    return text.encode("utf-16")
+
+
+EDITS: list[tuple[str, Callable[[bytes], bytes]]] = [
+    ("a comment", lambda d: _inside_root(d, b"<!-- x -->")),
+    ("a processing instruction", lambda d: _inside_root(d, b"<?pi x?>")),
+    ("UTF-16", _utf16),
+    ("another encoding", lambda d: d.replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"', 1)),
+]
+
+
+@pytest.mark.parametrize(("what", "edit"), EDITS, ids=[e[0] for e in EDITS])
+def test_no_tree_when_the_parser_dropped_or_could_not_see(
+    sample_bytes: Callable[[str], bytes], what: str, edit: Callable[[bytes], bytes]
+) -> None:
+    data = sample_bytes(NEW)
+    assert parse_package_tree(data)[1] is not None
+    edited = edit(data)
+    assert edited != data, what
+    assert parse_package_tree(edited)[1] is None, what
+
+
+def test_no_tree_for_a_repaired_package(sample_bytes: Callable[[str], bytes]) -> None:
+    package, tree = parse_package_tree(sample_bytes(MALFORMED))
+    assert package.notes
+    assert tree is None

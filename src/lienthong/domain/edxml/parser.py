@@ -98,11 +98,48 @@ def parse_package(data: bytes, *, limits: Limits = DEFAULT_LIMITS, repair: bool 
     first_element = _FIRST_ELEMENT.search(data)
     _refuse_markup(data[: first_element.start()] if first_element else data)
     _scan_counts(data, limits)
+    return _parse(data, limits, repair)[0]
+
+
+def parse_package_tree(
+    data: bytes, *, limits: Limits = DEFAULT_LIMITS
+) -> tuple[Package, etree._Element | None]:
+    """:func:`parse_package` (repairing), and the tree it read when that tree is exactly what
+    the bytes say: nothing repaired, and no comment or processing instruction, which this
+    parser drops. The envelope signature check then reads the same tree instead of parsing
+    the bytes a second time (``lienthong.signing.xmldsig``); ``None`` otherwise. The tree
+    is the caller's: reading the package does not change it."""
+    if len(data) > limits.max_package_bytes:
+        raise EdxmlError("edxml.too_large", f"{len(data)} bytes > {limits.max_package_bytes} bytes")
+    first_element = _FIRST_ELEMENT.search(data)
+    _refuse_markup(data[: first_element.start()] if first_element else data)
+    _scan_counts(data, limits)
+    package, root = _parse(data, limits, repair=True)
+    return package, (root if not package.notes and _nothing_dropped(data) else None)
+
+
+def _nothing_dropped(data: bytes) -> bool:
+    """Whether the bytes hold no comment and no processing instruction (besides the XML
+    declaration). Only for an ASCII-compatible encoding can the bytes tell: a document that
+    does not begin with ``<`` (a byte-order mark, UTF-16) or declares another encoding is
+    taken to hold some."""
+    if not data.startswith(b"<"):
+        return False
+    start = 0
+    if data.startswith(b"<?xml"):
+        declaration = _UTF8_DECLARATION.match(data)
+        if declaration is None:
+            return False
+        start = declaration.end()
+    return data.find(b"<?", start) < 0 and data.find(b"<!--", start) < 0
+
+
+def _parse(data: bytes, limits: Limits, repair: bool) -> tuple[Package, etree._Element]:
     notes: list[tuple[str, str]] = []
     root = _parse_root(data, repair=repair, notes=notes)
     _check_tree(root, limits)
     try:
-        return _read_root(root, notes)
+        return _read_root(root, notes), root
     except EdxmlError:
         raise
     except (ValueError, etree.LxmlError) as exc:
