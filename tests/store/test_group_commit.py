@@ -196,7 +196,17 @@ def test_rerun_safe_groups_send_no_savepoint_until_a_work_fails(engine: Engine, 
 
 
 def test_the_writer_counts_its_busy_time_and_its_wait_to_begin(engine: Engine, table: str) -> None:
-    committer = GroupCommitter(engine)
+    """Busy: from taking a group to releasing its callers. Wait: of which beginning, with
+    ``on_connection`` (the hub takes its cross-process lock there on PostgreSQL); SQLite has
+    one writer at a time, across processes too, and waits in ``BEGIN`` itself."""
+    postgres = engine.dialect.name == "postgresql"
+    lock = sa.text("SELECT pg_advisory_xact_lock(724001)")
+
+    def begin(connection: Connection | None) -> None:
+        if connection is not None and postgres:
+            connection.execute(lock)
+
+    committer = GroupCommitter(engine, on_connection=begin)
 
     def slow(connection: Connection) -> None:
         time.sleep(0.2)
@@ -206,13 +216,12 @@ def test_the_writer_counts_its_busy_time_and_its_wait_to_begin(engine: Engine, t
         committer.run(slow)
         assert committer.busy_seconds >= 0.2
         assert committer.wait_seconds < 0.2  # nobody else was writing
-        if engine.dialect.name != "sqlite":
-            return
-        # SQLite has one writer at a time (across processes too): the wait is counted apart.
         held, release = threading.Event(), threading.Event()
 
         def other_writer() -> None:
-            with write_transaction(engine):
+            with write_transaction(engine) as connection:
+                if postgres:
+                    connection.execute(lock)
                 held.set()
                 release.wait(10)
 

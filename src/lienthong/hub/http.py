@@ -330,8 +330,8 @@ def _observe_core(hub: HubService, metrics: Metrics) -> None:
         "on group commits (per second: its utilisation, summed over processes)",
     )  # fmt: skip
     metrics.describe(
-        "lienthong_hub_writer_wait_seconds_total", "counter", "Of which waiting to begin "
-        "(SQLite: another process's writer lock)",
+        "lienthong_hub_writer_wait_seconds_total", "counter", "Of which waiting to begin: "
+        "another process's writer holds SQLite's writer lock or PostgreSQL's event-order lock",
     )  # fmt: skip
     metrics.describe("lienthong_hub_writer_groups_total", "counter", "Group commits")
     metrics.describe("lienthong_hub_writer_works_total", "counter", "Writes in those groups")

@@ -80,7 +80,8 @@ class GroupCommitter:
         #: Seconds the writer spent on groups (from taking a group to its callers' release):
         #: its rate over time is how busy the writer is; near 1 it is the bottleneck.
         self.busy_seconds = 0.0
-        #: Of which waiting to begin the transaction (SQLite: another process's writer lock).
+        #: Of which beginning the transaction, ``on_connection`` included: the time waited for
+        #: another process's writer (SQLite's writer lock, the hub's lock on PostgreSQL).
         self.wait_seconds = 0.0
 
     def run(self, work: Callable[[Connection], T]) -> T:
@@ -144,9 +145,9 @@ class GroupCommitter:
         """The group's write transaction, with ``on_connection`` told of it meanwhile."""
         asked = time.perf_counter()
         with write_transaction(self.engine) as connection:
-            self.wait_seconds += time.perf_counter() - asked
             if self._on_connection is not None:
-                self._on_connection(connection)
+                self._on_connection(connection)  # the hub's: PostgreSQL's event-order lock
+            self.wait_seconds += time.perf_counter() - asked
             try:
                 yield connection
             finally:
