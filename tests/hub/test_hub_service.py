@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from lienthong.domain.edxml.model import (
 )
 from lienthong.domain.status import StatusCode
 from lienthong.domain.vntime import VIETNAM_TZ
-from lienthong.hub.api import Caller, DeliveryState, HubError, PackageKind
+from lienthong.hub.api import Caller, DeliveryState, HubError, PackageKind, Receipt
 from lienthong.hub.registry import demo_registry, load_registry
 from lienthong.hub.service import Hub, HubConfig, LockedVerifier, PdfPolicy, SendTiming
 from lienthong.signing.verify import Verifier, VerifyOptions
@@ -42,6 +43,8 @@ from lienthong.store.migrate import upgrade
 from lienthong.store.schema import deliveries, packages
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from conftest import HubWorld
 
 pytestmark = pytest.mark.integration
@@ -657,3 +660,64 @@ def test_reminders_reach_both_sides_once(empty_db_url: str, tmp_path: Path) -> N
     finally:
         hub.close()
         engine.dispose()
+
+
+def test_a_group_with_a_document_its_resend_and_a_status_about_it(hub_world: HubWorld) -> None:
+    """A plain send leaves its audit entry, deliveries and events to the end of its group
+    (``lienthong.store.deferred``); a status about it and a resend queued behind it in the
+    same group still see them, and the events are numbered in order."""
+    hub = hub_world.hub
+    sender, recipient = hub_world.fresh_party(), hub_world.fresh_party()
+    letter = sender.letter([recipient.code], number="91", promulgation=NOW.date())
+    resend = sender.letter(
+        [recipient.code], number="91", promulgation=NOW.date(), now=NOW + timedelta(minutes=1)
+    )
+    status = recipient.status(letter, StatusCode.ARRIVED, at=NOW + timedelta(minutes=2))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(connection: Connection) -> None:  # the writer busy while the three queue up
+        holding.set()
+        release.wait(10)
+
+    blocker = threading.Thread(target=hub.committer.run, args=(hold,))
+    blocker.start()
+    assert holding.wait(10)
+    groups, reruns = hub.committer.groups, hub.committer.reruns
+    results: dict[str, Receipt] = {}
+    threads = []
+    for name, caller, data in (
+        ("letter", sender.caller, letter),
+        ("status", recipient.caller, status),  # reads the letter's delivery: written first
+        ("resend", sender.caller, resend),
+    ):
+        thread = threading.Thread(
+            target=lambda n=name, c=caller, d=data: results.__setitem__(
+                n, hub.send(c, d, now=NOW + timedelta(minutes=3))
+            )
+        )
+        thread.start()
+        threads.append(thread)
+        deadline = time.monotonic() + 10
+        while hub.committer.queued() < len(threads):  # queued in this order
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    release.set()
+    for thread in [blocker, *threads]:
+        thread.join(10)
+    assert hub.committer.groups == groups + 2  # the blocker's, then one for the three
+    assert hub.committer.reruns == reruns  # nobody refused: no work saw a row still pending
+    assert not results["letter"].duplicate
+    again = results["resend"]
+    assert again.duplicate
+    assert again.package_id == results["letter"].package_id
+    assert again.recipients == (recipient.code,)  # read from the letter's deferred delivery
+    assert results["status"].recipients == (sender.code,)
+    (item,) = hub.inbox(recipient.caller, recipient.code)
+    assert item.package_id == results["letter"].package_id
+    package_events = hub.events(recipient.caller, recipient.code)
+    assert [e.kind for e in package_events] == ["package"]
+    status_events = hub.events(sender.caller, sender.code)
+    assert [e.kind for e in status_events] == ["status"]
+    assert package_events[0].seq < status_events[0].seq  # numbered in the order written
+    with hub_world.engine.connect() as connection:
+        AuditLog(connection).verify().raise_if_broken()

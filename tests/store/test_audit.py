@@ -39,6 +39,7 @@ from lienthong.store.audit import (
     format_at,
     trust_own_appends,
 )
+from lienthong.store.deferred import begin_deferring, end_deferring
 from lienthong.store.engine import create_engine
 from lienthong.store.migrate import current_revision, downgrade, upgrade
 from lienthong.store.schema import audit_log
@@ -848,3 +849,26 @@ def test_without_trust_a_row_changed_behind_the_logs_back_is_seen(
     assert after.seq == 3  # the head was read again
     assert len(_head_reads(sent)) == 1
     assert log.verify().ok
+
+
+def test_deferred_entries_are_written_at_the_flush_and_before_any_read(
+    log: AuditLog, connection: Connection
+) -> None:
+    """In a group that defers rows (``lienthong.store.deferred``), a trusted append is
+    written with the group's other entries; reading the log first writes what is pending."""
+    _append(log, 1)
+    trust_own_appends(connection)
+    pending = begin_deferring(connection)
+    try:
+        sent = _statements(connection)
+        appended = [_append(log, index) for index in range(2, 5)]
+        assert not [s for s in sent if s.startswith("INSERT")]  # all three still pending
+        assert len(pending) == 3
+        head = log.head()  # a read: the pending entries are written first
+        assert head is not None
+        assert head.seq == 4
+        assert len([s for s in sent if s.startswith("INSERT")]) == 1  # one multi-row insert
+        assert [e.hash for e in appended] == [e.hash for e in log.entries(2)]
+        assert log.verify().ok
+    finally:
+        end_deferring(connection)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -375,9 +376,18 @@ def test_a_writer_waiting_for_another_process_gives_up_after_the_busy_timeout(
         os.close(other)
         with write_transaction(engine) as connection:
             connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+        # Nobody keeps it: the abandoned wait may take it only after the writer above (the
+        # two raced for it), but lets it go at once; poll briefly rather than race it.
         probe = os.open(tmp_path / "held.db-writer.lock", os.O_RDWR)
         try:
-            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it now
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    assert time.monotonic() < deadline, "the writer lock stays held"
+                    time.sleep(0.01)
         finally:
             os.close(probe)
         with engine.connect() as connection:

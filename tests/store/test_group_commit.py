@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
-from lienthong.domain.errors import StoreError
+from lienthong.domain.errors import StoreError, UsageError
+from lienthong.store.deferred import deferring, writing_directly
 from lienthong.store.engine import write_transaction
 from lienthong.store.group_commit import GroupCommitter
 
@@ -236,3 +237,123 @@ def test_the_writer_counts_its_busy_time_and_its_wait_to_begin(engine: Engine, t
         assert committer.busy_seconds - busy >= committer.wait_seconds - waited
     finally:
         committer.close()
+
+
+def _probe(name: str) -> sa.Table:
+    return sa.Table(name, sa.MetaData(), sa.Column("x", sa.Integer, primary_key=True))
+
+
+def _defer_or_write(connection: Connection, table: sa.Table, value: int) -> bool:
+    """Defer the row if the group defers, else write it; whether it was deferred."""
+    pending = deferring(connection)
+    if pending is None:
+        connection.execute(sa.insert(table), {"x": value})
+        return False
+    pending.insert(table, {"x": value})
+    return True
+
+
+def test_deferred_rows_are_written_once_after_the_group_s_last_work(
+    engine: Engine, table: str
+) -> None:
+    probe = _probe(table)
+    committer = GroupCommitter(engine, rerun_safe=True, deferred=True)
+    started, release = threading.Event(), threading.Event()
+    seen: dict[int, object] = {}
+
+    def insert(value: int) -> None:
+        def work(connection: Connection) -> bool:
+            if value == 0:
+                started.set()
+                release.wait(10)
+                return False
+            deferred = _defer_or_write(connection, probe, value)
+            # Not in the table yet: only what a work reads directly is flushed first.
+            seen[value] = connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+            return deferred
+
+        seen[-value] = committer.run(work)
+
+    try:
+        first = threading.Thread(target=insert, args=(0,))
+        first.start()
+        assert started.wait(10)
+        others = [threading.Thread(target=insert, args=(v,)) for v in (1, 2, 3)]
+        for thread in others:
+            thread.start()
+        while committer.queued() < 3:
+            time.sleep(0.005)
+        groups = committer.groups
+        release.set()
+        for thread in [first, *others]:
+            thread.join(10)
+        assert committer.groups == groups + 2  # the first one's group, then 1, 2 and 3 in one
+        assert [seen[-v] for v in (1, 2, 3)] == [True, True, True]
+        assert [seen[v] for v in (1, 2, 3)] == [0, 0, 0]
+        assert _values(engine, table) == [1, 2, 3]
+        assert committer.reruns == 0
+    finally:
+        committer.close()
+
+
+def test_deferred_rows_that_fail_make_the_group_run_again_work_by_work(
+    engine: Engine, table: str
+) -> None:
+    probe = _probe(table)
+    committer = GroupCommitter(engine, rerun_safe=True, deferred=True)
+    started, release = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def block(connection: Connection) -> None:
+        started.set()
+        release.wait(10)
+
+    def insert(name: str) -> None:
+        try:
+            outcome[name] = committer.run(lambda c: _defer_or_write(c, probe, 7))
+        except Exception as exc:  # noqa: BLE001 - what the caller gets
+            outcome[name] = exc
+
+    try:
+        blocker = threading.Thread(target=committer.run, args=(block,))
+        blocker.start()
+        assert started.wait(10)
+        first = threading.Thread(target=insert, args=("first",))
+        first.start()
+        while committer.queued() < 1:
+            time.sleep(0.005)
+        second = threading.Thread(target=insert, args=("second",))
+        second.start()
+        while committer.queued() < 2:
+            time.sleep(0.005)
+        release.set()
+        for thread in (blocker, first, second):
+            thread.join(10)
+        # The same key twice: the group's flush fails, and run again work by work (writing
+        # directly), the first is stored and only the second caller gets the error.
+        assert committer.reruns == 1
+        assert outcome["first"] is False
+        assert isinstance(outcome["second"], sa.exc.IntegrityError)
+        assert _values(engine, table) == [7]
+    finally:
+        committer.close()
+
+
+def test_writing_directly_writes_what_is_pending_first(engine: Engine, table: str) -> None:
+    probe = _probe(table)
+    committer = GroupCommitter(engine, rerun_safe=True, deferred=True)
+
+    def work(connection: Connection) -> tuple[int, bool]:
+        assert _defer_or_write(connection, probe, 1)
+        with writing_directly(connection):
+            count = connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+            deferred = _defer_or_write(connection, probe, 2)  # written at once in here
+        return int(count), deferred
+
+    try:
+        assert committer.run(work) == (1, False)
+        assert _values(engine, table) == [1, 2]
+    finally:
+        committer.close()
+    with pytest.raises(UsageError):
+        GroupCommitter(engine, deferred=True)  # deferred rows need works that may run twice

@@ -335,11 +335,16 @@ def _observe_core(hub: HubService, metrics: Metrics) -> None:
     )  # fmt: skip
     metrics.describe("lienthong_hub_writer_groups_total", "counter", "Group commits")
     metrics.describe("lienthong_hub_writer_works_total", "counter", "Writes in those groups")
+    metrics.describe(
+        "lienthong_hub_writer_reruns_total", "counter", "Groups run again work by work "
+        "because one of their writes failed (a refusal found only in the transaction)",
+    )  # fmt: skip
     metrics.describe("lienthong_hub_writer_queue", "gauge", "Writes waiting for the writer")
     metrics.counter_from("lienthong_hub_writer_busy_seconds_total", lambda: writer.busy_seconds)
     metrics.counter_from("lienthong_hub_writer_wait_seconds_total", lambda: writer.wait_seconds)
     metrics.counter_from("lienthong_hub_writer_groups_total", lambda: float(writer.groups))
     metrics.counter_from("lienthong_hub_writer_works_total", lambda: float(writer.works))
+    metrics.counter_from("lienthong_hub_writer_reruns_total", lambda: float(writer.reruns))
     metrics.gauge("lienthong_hub_writer_queue", lambda: float(writer.queued()), across="sum")
 
 

@@ -74,6 +74,7 @@ from lienthong.signing.report import FileReport
 from lienthong.signing.xmldsig import EnvelopeCheck, check_envelope
 from lienthong.store.audit import AuditLog, trust_own_appends
 from lienthong.store.blobs import BlobStore
+from lienthong.store.deferred import writing_directly
 from lienthong.store.group_commit import GroupCommitter
 from lienthong.store.hub_store import (
     HIDDEN_STATES,
@@ -204,7 +205,8 @@ class _Checked:
 @dataclass(frozen=True, slots=True)
 class _Accepted:
     receipt: Receipt
-    events: tuple[tuple[str, int], ...]
+    #: (agency, seq); filled before the commit when the group writes deferred events
+    events: Sequence[tuple[str, int]]
     held: bool = False  #: deliveries wait for the background PDF check
 
 
@@ -249,8 +251,10 @@ class Hub:
         self.config = config or HubConfig()
         self._own_committer = committer is None
         # Every work of the hub only reads and writes the database: a group may run twice.
+        # The audit entries, deliveries and events of a plain send are written with the
+        # group's others, at its end (lienthong.store.deferred).
         self.committer = committer or GroupCommitter(
-            engine, on_connection=_begin_group, rerun_safe=True
+            engine, on_connection=_begin_group, rerun_safe=True, deferred=True
         )
         self._changed = threading.Condition()
         self._listeners: list[Callable[[Sequence[tuple[str, int]]], None]] = []
@@ -332,7 +336,10 @@ class Hub:
             checked_at = time.perf_counter()
             sha = self.blobs.put(edxml)
             stored_at = time.perf_counter()
-            accepted = self._write(lambda c: self._record(c, caller, checked, edxml, sha, now))
+            accepted = self._write(
+                lambda c: self._record(c, caller, checked, edxml, sha, now),
+                deferrable=_plain_document(checked),
+            )
             timing = SendTiming(
                 checked_at - started,
                 stored_at - checked_at,
@@ -531,7 +538,8 @@ class Hub:
             }
         )
         if not created:
-            return _Accepted(self._original_receipt(repo, package_id), ())
+            with writing_directly(connection):  # the original may be earlier in this group
+                return _Accepted(self._original_receipt(repo, package_id), ())
 
         audit = AuditLog(connection)
         audit.append(
@@ -573,11 +581,14 @@ class Hub:
             if held:
                 continue  # the recipient learns of it once its PDFs are checked
             kind = "status" if checked.kind == "status" else "package"
-            events.append((target, repo.add_event(target, kind, package_id, now)))
-        events.extend(
-            (checked.sender, repo.add_event(checked.sender, "notice", package_id, now, notice))
-            for notice in notices
-        )
+            repo.defer_event(
+                target, kind, package_id, now, then=functools.partial(_numbered, events, target)
+            )
+        for notice in notices:
+            repo.defer_event(
+                checked.sender, "notice", package_id, now, notice,
+                then=functools.partial(_numbered, events, checked.sender),
+            )  # fmt: skip
         if checked.kind == "status" and original is not None and status_code is not None:
             for addressed_code in recipients:
                 self._record_status(
@@ -597,7 +608,7 @@ class Hub:
             recipients=tuple(recipients),
             notices=tuple(notices),
         )
-        return _Accepted(receipt, tuple(events), held=held)
+        return _Accepted(receipt, events, held=held)
 
     def _route_status(
         self, repo: HubRepository, checked: _Checked
@@ -1067,8 +1078,18 @@ class Hub:
             return HubRepository(connection).count_pending_pdf_checks()
 
     # -- internals -------------------------------------------------------------------------
-    def _write(self, work: Callable[[Connection], T]) -> T:
-        return self.committer.run(work)
+    def _write(self, work: Callable[[Connection], T], *, deferrable: bool = False) -> T:
+        """Run ``work`` in the writer's next group. Only a ``deferrable`` work may leave rows
+        to the group's end (``lienthong.store.deferred``); any other first writes what the
+        works before it deferred, and then writes directly."""
+        if deferrable:
+            return self.committer.run(work)
+
+        def direct(connection: Connection) -> T:
+            with writing_directly(connection):
+                return work(connection)
+
+        return self.committer.run(direct)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -1166,6 +1187,18 @@ def _begin_group(connection: Connection | None) -> None:
     if connection is not None:
         lock_event_order(connection)
         trust_own_appends(connection)  # the group writes the audit log only through AuditLog
+
+
+def _plain_document(checked: _Checked) -> bool:
+    """A new document (not a status, not a change of an earlier one): its write reads
+    nothing another send of the same group may have deferred, so its rows may be deferred."""
+    if checked.kind != "document":
+        return False
+    return (business_type(checked.package) or BusinessType.NEW) is BusinessType.NEW
+
+
+def _numbered(events: list[tuple[str, int]], agency: str, seq: int) -> None:
+    events.append((agency, seq))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lienthong.domain.errors import StoreError, UsageError
 from lienthong.store.blobs import is_sha256
+from lienthong.store.deferred import deferring, flush_deferred
 from lienthong.store.engine import statement_scope
 from lienthong.store.schema import audit_log
 
@@ -233,6 +234,7 @@ class AuditLog:
         if cached is not None and transaction is not None and cached[0] is transaction:
             seq, prev_hash = cached[1] + 1, cached[2]  # our own last append, under our lock
         else:
+            flush_deferred(self._conn)  # the head is read from the table: nothing pending
             head = self._conn.execute(_HEAD_LINK).one_or_none()
             seq = 1 if head is None else int(head.seq) + 1
             prev_hash = GENESIS_HASH if head is None else str(head.hash)
@@ -260,9 +262,13 @@ class AuditLog:
         # bypasses AuditLog, and the caller's SAVEPOINT (the group commit's) undoes it. Else a
         # SAVEPOINT of its own keeps a PostgreSQL transaction usable after the error.
         scope = contextlib.nullcontext() if trusted else statement_scope(self._conn)
+        pending = deferring(self._conn) if trusted else None
         try:
-            with scope:
-                self._conn.execute(_INSERT, values)
+            if pending is not None:  # written with the group's other entries, before its commit
+                pending.insert(audit_log, values)
+            else:
+                with scope:
+                    self._conn.execute(_INSERT, values)
         except IntegrityError as exc:
             # Only possible if the lock did not serialise us (a REPEATABLE READ snapshot taken
             # before the lock, or a writer that bypasses AuditLog).
@@ -288,6 +294,7 @@ class AuditLog:
     def head(self) -> AuditEntry | None:
         """The newest entry, or ``None`` if the log is empty (``store.corrupt`` if unreadable)."""
         query = sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)
+        flush_deferred(self._conn)  # entries a group deferred are read like the others
         try:
             found = self._conn.execute(query).mappings().one_or_none()
             stored = None if found is None else _stored(found)
@@ -301,6 +308,7 @@ class AuditLog:
         Raises ``store.corrupt`` on an entry that cannot be read back at all (possible only
         on SQLite, which does not enforce column types); :meth:`verify` reports it instead.
         """
+        flush_deferred(self._conn)
         for item in self._rows(from_seq):
             if isinstance(item, _Unreadable):
                 raise StoreError("store.corrupt", f"audit entry {item.seq} cannot be read")
@@ -323,6 +331,7 @@ class AuditLog:
         anchor_seen = anchor is None
         count = 0
         previous = GENESIS_HASH
+        flush_deferred(self._conn)
         for item in self._rows(1):
             found = self._check(item, seq=count + 1, previous=previous)
             if found is not None:

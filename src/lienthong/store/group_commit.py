@@ -35,7 +35,8 @@ from typing import Generic, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy import exc as sa_exc
 
-from lienthong.domain.errors import StoreError
+from lienthong.domain.errors import StoreError, UsageError
+from lienthong.store.deferred import begin_deferring, end_deferring
 from lienthong.store.engine import write_transaction
 
 T = TypeVar("T")
@@ -62,14 +63,20 @@ class GroupCommitter:
         max_group: int = DEFAULT_MAX_GROUP,
         on_connection: Callable[[Connection | None], None] | None = None,
         rerun_safe: bool = False,
+        deferred: bool = False,
     ) -> None:
         """``on_connection`` is told the writer's connection before each group's work runs
         and ``None`` after it (e.g. so that a registry's writes join the transaction).
-        ``rerun_safe``: the works may run twice (module docstring)."""
+        ``rerun_safe``: the works may run twice (module docstring). ``deferred`` (with
+        ``rerun_safe``): the works of a group may defer rows to one multi-row insert per table
+        after the last of them (``lienthong.store.deferred``)."""
+        if deferred and not rerun_safe:
+            raise UsageError("usage.bad_argument", "deferred rows need rerun_safe works")
         self.engine = engine
         self.max_group = max_group
         self._on_connection = on_connection
         self.rerun_safe = rerun_safe
+        self.deferred = deferred
         self._queue: queue.SimpleQueue[_Work[object] | None] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
@@ -77,6 +84,8 @@ class GroupCommitter:
         self._thread.start()
         self.groups = 0  #: transactions committed (or attempted), for tests and metrics
         self.works = 0  #: units of work run
+        #: Groups run again work by work after one of their works (or deferred rows) failed.
+        self.reruns = 0
         #: Seconds the writer spent on groups (from taking a group to its callers' release):
         #: its rate over time is how busy the writer is; near 1 it is the bottleneck.
         self.busy_seconds = 0.0
@@ -131,7 +140,10 @@ class GroupCommitter:
     def _commit(self, group: list[_Work[object]]) -> None:
         started = time.perf_counter()
         try:
-            if not (self.rerun_safe and self._commit_plain(group)):
+            if self.rerun_safe and not self._commit_plain(group):
+                self.reruns += 1
+                self._commit_isolated(group)
+            elif not self.rerun_safe:
                 self._commit_isolated(group)
         finally:
             self.groups += 1
@@ -160,14 +172,27 @@ class GroupCommitter:
         lost = False
         try:
             with self._transaction() as connection:
-                for item in group:
-                    try:
-                        item.result = item.run(connection)
-                    except Exception as exc:
-                        lost = connection.invalidated
-                        if lost or len(group) == 1:
-                            raise
-                        raise _RunAgainError from exc
+                pending = begin_deferring(connection) if self.deferred else None
+                try:
+                    for item in group:
+                        try:
+                            item.result = item.run(connection)
+                        except Exception as exc:
+                            lost = connection.invalidated
+                            if lost or len(group) == 1:
+                                raise
+                            raise _RunAgainError from exc
+                    if pending is not None:
+                        try:
+                            pending.flush(connection)
+                        except Exception as exc:
+                            lost = connection.invalidated
+                            if lost or len(group) == 1:
+                                raise
+                            raise _RunAgainError from exc  # found out work by work
+                finally:
+                    if pending is not None:
+                        end_deferring(connection)
         except _RunAgainError:
             for item in group:
                 item.result = None

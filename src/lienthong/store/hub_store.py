@@ -9,7 +9,7 @@ dialect-specific statement (``INSERT … ON CONFLICT DO NOTHING``) is in :func:`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from lienthong.domain.errors import StoreError, UsageError
 from lienthong.store.audit import lock_chain
+from lienthong.store.deferred import deferring
 from lienthong.store.engine import statement_scope
 from lienthong.store.repositories import _integrity_code
 from lienthong.store.schema import (
@@ -341,21 +342,22 @@ class HubRepository:
         state: str = "queued",
     ) -> None:
         """Queue the package for one recipient (nothing if already queued for it); ``held``
-        keeps it from the recipient until its PDF signatures are checked."""
-        _insert_ignore(
-            self._conn,
-            deliveries,
-            {
-                "package_id": package_id,
-                "recipient_code": recipient_code,
-                "state": state,
-                "attempts": 0,
-                "queued_at": queued_at,
-                "routed_from": routed_from,
-                "registration_due": registration_due,
-            },
-            returning=deliveries.c.package_id,
-        )
+        keeps it from the recipient until its PDF signatures are checked. In a group that
+        defers rows (``lienthong.store.deferred``) the row is written at the group's end."""
+        values = {
+            "package_id": package_id,
+            "recipient_code": recipient_code,
+            "state": state,
+            "attempts": 0,
+            "queued_at": queued_at,
+            "routed_from": routed_from,
+            "registration_due": registration_due,
+        }
+        pending = deferring(self._conn)
+        if pending is not None:
+            pending.insert(deliveries, values, ignore=True)
+            return
+        _insert_ignore(self._conn, deliveries, values, returning=deliveries.c.package_id)
 
     def delivery(self, package_id: int, recipient_code: str) -> DeliveryRecord | None:
         """One delivery, or ``None``."""
@@ -715,6 +717,37 @@ class HubRepository:
             },
         ).scalar_one()
         return int(seq)
+
+    def defer_event(
+        self,
+        agency_code: str,
+        kind: str,
+        package_id: int | None,
+        at: datetime,
+        detail: str | None = None,
+        *,
+        then: Callable[[int], None],
+    ) -> None:
+        """:meth:`add_event`, written at the group's end when the group defers rows
+        (``lienthong.store.deferred``): ``then(seq)`` is called once the event has its number
+        (at once when written now), always before the commit."""
+        pending = deferring(self._conn)
+        if pending is None:
+            then(self.add_event(agency_code, kind, package_id, at, detail))
+            return
+        lock_event_order(self._conn)  # numbered at the flush, under the same lock
+        pending.insert_returning(
+            hub_events,
+            {
+                "agency_code": agency_code,
+                "kind": kind,
+                "package_id": package_id,
+                "at": at,
+                "detail": detail,
+            },
+            hub_events.c.seq,
+            lambda seq: then(int(seq)),
+        )
 
     def events(self, agency_code: str, *, after_seq: int, limit: int) -> list[EventRecord]:
         """Events for ``agency_code`` after ``after_seq``, in order."""
