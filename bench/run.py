@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_edxml
 import bench_hub
+import bench_hub_writer
 import bench_pki
 import bench_signing
 import bench_verify
@@ -25,6 +26,7 @@ def main() -> None:
     bench_signing.main()
     bench_verify.main()
     bench_hub.main()
+    bench_hub_writer.main()
 
 
 if __name__ == "__main__":
