@@ -706,17 +706,8 @@ class HubRepository:
         (a reader resuming "after 12" would miss 11). SQLite serialises writers anyway.
         """
         lock_event_order(self._conn)
-        seq = self._conn.execute(
-            _INSERT_EVENT,
-            {
-                "agency_code": agency_code,
-                "kind": kind,
-                "package_id": package_id,
-                "at": at,
-                "detail": detail,
-            },
-        ).scalar_one()
-        return int(seq)
+        values = _event_values(agency_code, kind, package_id, at, detail)
+        return int(self._conn.execute(_INSERT_EVENT, values).scalar_one())
 
     def defer_event(
         self,
@@ -738,13 +729,7 @@ class HubRepository:
         lock_event_order(self._conn)  # numbered at the flush, under the same lock
         pending.insert_returning(
             hub_events,
-            {
-                "agency_code": agency_code,
-                "kind": kind,
-                "package_id": package_id,
-                "at": at,
-                "detail": detail,
-            },
+            _event_values(agency_code, kind, package_id, at, detail),
             hub_events.c.seq,
             lambda seq: then(int(seq)),
         )
@@ -772,6 +757,18 @@ class HubRepository:
     def last_event_seq(self) -> int:
         """The newest event number (0 if none)."""
         return int(self._conn.execute(sa.select(sa.func.max(hub_events.c.seq))).scalar() or 0)
+
+
+def _event_values(
+    agency_code: str, kind: str, package_id: int | None, at: datetime, detail: str | None
+) -> dict[str, Any]:
+    return {
+        "agency_code": agency_code,
+        "kind": kind,
+        "package_id": package_id,
+        "at": at,
+        "detail": detail,
+    }
 
 
 def lock_event_order(connection: Connection) -> None:
