@@ -123,20 +123,24 @@ def end_deferring(connection: Connection) -> None:
     connection.info.pop(_KEY, None)
 
 
+def _current(connection: Connection) -> DeferredRows | None:
+    """The rows deferred in ``connection``'s current transaction (paused or not)."""
+    rows = connection.info.get(_KEY)
+    if isinstance(rows, DeferredRows) and rows.transaction is connection.get_transaction():
+        return rows
+    return None  # none, or left by an earlier transaction on the same connection
+
+
 def deferring(connection: Connection) -> DeferredRows | None:
     """Where to defer rows in ``connection``'s current transaction, or ``None``: write now."""
-    rows = connection.info.get(_KEY)
-    if not isinstance(rows, DeferredRows) or rows.paused:
-        return None
-    if rows.transaction is not connection.get_transaction():
-        return None  # a later transaction on the same connection
-    return rows
+    rows = _current(connection)
+    return None if rows is None or rows.paused else rows
 
 
 def flush_deferred(connection: Connection) -> None:
     """Write what the current transaction deferred so far (nothing if none)."""
-    rows = connection.info.get(_KEY)
-    if isinstance(rows, DeferredRows) and rows.transaction is connection.get_transaction():
+    rows = _current(connection)
+    if rows is not None:
         rows.flush(connection)
 
 
@@ -144,8 +148,8 @@ def flush_deferred(connection: Connection) -> None:
 def writing_directly(connection: Connection) -> Iterator[None]:
     """Write what is pending, then run the block with every write made at once (a work that
     reads what others deferred, or that is not written for deferring)."""
-    rows = connection.info.get(_KEY)
-    if not isinstance(rows, DeferredRows) or rows.transaction is not connection.get_transaction():
+    rows = _current(connection)
+    if rows is None:
         yield
         return
     rows.flush(connection)

@@ -20,6 +20,11 @@ outside the transaction, such as the hub's) a group first runs without SAVEPOINT
 statements less per work. If a work raises, that transaction is rolled back and the group
 runs again, each work in its own SAVEPOINT as above (a group of one just gives its caller
 the error). The outcome for every caller is the same either way.
+
+With ``deferred=True`` as well, the works of a group run without SAVEPOINTs may leave rows
+nobody reads back in the group (``lienthong.store.deferred``); they are written with one
+multi-row insert per table after the group's last work, before the commit. If that write
+fails, the group runs again work by work as above, writing directly.
 """
 
 from __future__ import annotations
@@ -140,10 +145,10 @@ class GroupCommitter:
     def _commit(self, group: list[_Work[object]]) -> None:
         started = time.perf_counter()
         try:
-            if self.rerun_safe and not self._commit_plain(group):
-                self.reruns += 1
+            if not self.rerun_safe:
                 self._commit_isolated(group)
-            elif not self.rerun_safe:
+            elif not self._commit_plain(group):
+                self.reruns += 1
                 self._commit_isolated(group)
         finally:
             self.groups += 1
