@@ -153,6 +153,23 @@ def test_mutated_valid_package(valid_package_bytes: bytes, steps: list[tuple[obj
     read_or_refuse(data, repair=False)
 
 
+def test_a_name_recovery_leaves_with_a_colon_is_refused_not_written_malformed(
+    valid_package_bytes: bytes,
+) -> None:
+    """Found by the mutation fuzz: ``<edXML:</edXML:ContentType>`` in a kept element's place
+    is recovered as an element named ``edXML:`` in the edXML namespace; copied as is into
+    the kept XML, it made every package written from it malformed. Refused instead."""
+    # The fuzz's case: a From cut short (so the package is repaired), and the end of a
+    # manifest reference's ContentType and the start of the next tag written three times.
+    data = mutate(valid_package_bytes, [("delete", 328, 25), ("repeat", 2879, 38)])
+    assert data.count(b"<edXML:</edXML:ContentType>") == 3
+    with pytest.raises(EdxmlError) as raised:
+        parse_package(data)
+    assert raised.value.code == "edxml.not_xml"
+    read_or_refuse(data)
+    read_or_refuse(data, repair=False)
+
+
 @FUZZ
 @given(steps=mutations, encoding=st.sampled_from(["utf-16", "utf-16-be", "utf-32"]))
 def test_mutated_valid_package_in_utf16_and_utf32(

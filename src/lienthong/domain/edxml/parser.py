@@ -377,8 +377,11 @@ def _plain_copy(element: etree._Element) -> etree._Element | None:
         if not isinstance(tag, str):
             return None
         if tag.startswith("{"):
-            wanted = _PREFIXES.get(tag[1 : tag.index("}")])
-            if wanted is None or wanted != node.prefix:
+            end = tag.index("}")
+            wanted = _PREFIXES.get(tag[1:end])
+            if wanted is None or wanted != node.prefix or ":" in tag[end + 1 :]:
+                # A local name with a colon (``edXML:`` left by recovery from ``<edXML:</…>``)
+                # would be copied as is and written malformed: rebuilding refuses it.
                 return None
         elif ":" in tag:
             return None
